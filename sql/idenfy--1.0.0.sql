@@ -1,0 +1,433 @@
+/* sql/idenfy--1.0.0.sql: install script of the idenfy extension, version 1.0.0 */
+
+\echo Use "CREATE EXTENSION idenfy" to load this file. \quit
+
+/*
+ * Layout.  Data objects (types, tables, views) live in the schema "idenfy",
+ * created here, so that analysts find everything under one name and DROP
+ * EXTENSION removes it all.  The functions applications call keep the names
+ * the customer chose (idenfy_ingest, ...) and are created in the extension's
+ * schema (@extschema@, normally public), so they are callable unqualified
+ * after a plain CREATE EXTENSION.  Every name below is schema-qualified, and
+ * every function pins its search_path.
+ */
+CREATE SCHEMA idenfy;
+COMMENT ON SCHEMA idenfy IS 'iDenfy verification callbacks: vocabularies, current state, history, quarantine';
+
+/* ------------------------------------------------------------------------
+ * Vendor vocabularies.  The union of the vendor's reference page and what
+ * its other documents show (../shared/vendor/NOTES.md).  A value missing
+ * here is not an error: the callback is stored, the value kept verbatim in
+ * verification.unknown_values, and the decision becomes REVIEW.  New values
+ * arrive by ALTER TYPE ... ADD VALUE in an upgrade script.
+ * ------------------------------------------------------------------------ */
+CREATE TYPE idenfy.overall_status AS ENUM (
+	'APPROVED', 'DENIED', 'SUSPECTED', 'REVIEWING', 'EXPIRED', 'ACTIVE',
+	'DELETED', 'ARCHIVED');
+COMMENT ON TYPE idenfy.overall_status IS 'status.overall of a callback';
+
+CREATE TYPE idenfy.face_status AS ENUM (
+	'FACE_MATCH', 'FACE_MISMATCH', 'NO_FACE_FOUND', 'TOO_MANY_FACES',
+	'FACE_TOO_BLURRY', 'FACE_GLARED', 'FACE_UNCERTAIN', 'FACE_NOT_ANALYSED',
+	'FACE_NOT_CHECKED', 'FACE_ERROR', 'AUTO_UNVERIFIABLE', 'FAKE_FACE');
+COMMENT ON TYPE idenfy.face_status IS 'status.autoFace and status.manualFace';
+
+CREATE TYPE idenfy.document_status AS ENUM (
+	'DOC_VALIDATED', 'DOC_INFO_MISMATCH', 'DOC_NOT_FOUND',
+	'DOC_NOT_FULLY_VISIBLE', 'DOC_NOT_SUPPORTED', 'DOC_FACE_NOT_FOUND',
+	'DOC_TOO_BLURRY', 'DOC_GLARED', 'DOC_FACE_GLARED', 'MRZ_NOT_FOUND',
+	'MRZ_OCR_READING_ERROR', 'BARCODE_NOT_FOUND', 'DOC_EXPIRED',
+	'COUNTRY_MISMATCH', 'DOC_TYPE_MISMATCH', 'DOC_SIDE_MISMATCH', 'DOC_DAMAGED',
+	'DOC_FAKE', 'DOC_ERROR', 'AUTO_UNVERIFIABLE', 'DOC_NOT_ANALYSED',
+	'DOC_NAME_ERROR', 'DOC_SURNAME_ERROR', 'DOC_EXPIRY_ERROR', 'DOC_DOB_ERROR',
+	'DOC_PERSONAL_NUMBER_ERROR', 'DOC_NUMBER_ERROR', 'DOC_DATE_OF_ISSUE_ERROR',
+	'DOC_SEX_ERROR', 'DOC_NATIONALITY_ERROR', 'COUNTRY_NOT_SUPPORTED',
+	'DOC_PERSONAL_CODE_INVALID', 'DOC_SPOOF_DETECTED', 'MRZ_INVALID',
+	'DOC_NOT_ALLOWED', 'NFC_INIT_FAILED', 'NFC_FAILLED', 'NFC_TIMEOUT',
+	'DOC_SUBTYPE_MISMATCH', 'EID_FAILED', 'NFC_FAILED');
+COMMENT ON TYPE idenfy.document_status IS 'status.autoDocument and status.manualDocument (both NFC_FAILLED and NFC_FAILED exist)';
+
+CREATE TYPE idenfy.fraud_tag AS ENUM (
+	'FACE_SUSPECTED', 'FACE_BLACKLISTED', 'DOC_FACE_BLACKLISTED',
+	'DOC_MOBILE_PHOTO', 'DEV_TOOLS_OPENED', 'DOC_PRINT_SPOOFED', 'FAKE_PHOTO',
+	'AML_SUSPECTION', 'AML_FAILED', 'LID_SUSPECTION', 'LID_FAILED', 'RC_FAILED',
+	'UTILITY_ADDRESS_CHECK_FAILURE', 'VIRTUAL_CAMERA', 'FACE_IN_BLACKLIST',
+	'DOC_FACE_IN_BLACKLIST', 'DUPLICATE_FACE', 'DUPLICATE_DOC_FACE',
+	'CRIMINAL_SUSPECTED', 'CRIMINAL_CHECK_FAILED', 'DL_FAILED',
+	'DATA_BLACKLISTED', 'DATA_IN_BLACKLIST', 'DUPLICATE_PERSONAL_DATA',
+	'ADDRESS_UNVERIFIED', 'PORTRAIT_SUBSTITUTION', 'SANCTIONS_SUSPECTION',
+	'SANCTIONS_FAILED', 'AUTO_UNVERIFIABLE');
+COMMENT ON TYPE idenfy.fraud_tag IS 'status.fraudTags elements';
+
+CREATE TYPE idenfy.mismatch_tag AS ENUM (
+	'NAME', 'SURNAME', 'DOCUMENT_NUMBER', 'PERSONAL_CODE', 'EXPIRY_DATE',
+	'DATE_OF_BIRTH', 'DATE_OF_ISSUE', 'FULL_NAME', 'UNDER_AGE', 'OVER_AGE',
+	'UNKNOWN_AGE', 'SEX', 'NATIONALITY', 'INVALID_ADDITIONAL_STEP',
+	'ADDITIONAL_STEP_NOT_FOUND', 'DOC_INFO_MISMATCH',
+	'ADDITIONAL_STEP_INFORMATION_MISMATCH', 'EXPIRED_ADDITIONAL_STEP_INFORMATION',
+	'REGISTRY_CENTER_INFO_MISMATCH', 'DRIVER_LICENSE_INFO_MISMATCH',
+	'UTILITY_ADDRESS', 'UTILITY_NAME', 'EXPIRED_UTILITY_BILL',
+	'NOT_SUPPORTED_POA_DOCUMENT_TYPE', 'NOT_SUPPORTED_POA_DOCUMENT_COUNTRY',
+	'POA_COUNTRIES_MISMATCH', 'POA_SCREENSHOT_DETECTED');
+COMMENT ON TYPE idenfy.mismatch_tag IS 'status.mismatchTags elements';
+
+CREATE TYPE idenfy.document_type AS ENUM (
+	'ID_CARD', 'PASSPORT', 'RESIDENCE_PERMIT', 'DRIVER_LICENSE', 'PAN_CARD',
+	'AADHAAR', 'VISA', 'NATIONAL_PASSPORT', 'PROVISIONAL_DRIVER_LICENSE',
+	'OLD_ID_CARD', 'MILITARY_CARD', 'BANK_ID_SE', 'ADDRESS_CARD', 'OTHER',
+	'SMART_ID', 'YOTI_ID', 'WORK_PERMIT', 'BANK_ID_NO', 'BANK_ID_CZ', 'CLEAR',
+	'ONE_ID', 'MIT_ID', 'VERIMI', 'SPID', 'ITSME', 'FTN', 'BORDER_CROSSING',
+	'ASYLUM', 'PHOTO_CARD', 'PROOF_OF_AGE_CARD', 'TRAVEL_CARD', 'VOTER_CARD',
+	'DIPLOMATIC_ID', 'TRAVEL_PASSPORT');
+COMMENT ON TYPE idenfy.document_type IS 'data.docType (an open set: unknown types are kept verbatim)';
+
+CREATE TYPE idenfy.sex AS ENUM ('MALE', 'FEMALE', 'UNDEFINED');
+COMMENT ON TYPE idenfy.sex IS 'data.docSex';
+
+CREATE TYPE idenfy.platform AS ENUM (
+	'PC', 'MOBILE', 'TABLET', 'MOBILE_APP', 'MOBILE_SDK', 'OTHER');
+COMMENT ON TYPE idenfy.platform IS 'platform used to complete the verification';
+
+CREATE TYPE idenfy.additional_step_status AS ENUM ('VALID', 'INVALID', 'NOT_FOUND');
+COMMENT ON TYPE idenfy.additional_step_status IS 'status.additionalSteps (a string; not the top-level additionalSteps object)';
+
+CREATE TYPE idenfy.age_estimate AS ENUM (
+	'UNDER_8', 'OVER_8', 'UNDER_13', 'OVER_13', 'OVER_16', 'OVER_18',
+	'OVER_21', 'OVER_22', 'OVER_25', 'OVER_30');
+COMMENT ON TYPE idenfy.age_estimate IS 'data.ageEstimate';
+
+CREATE TYPE idenfy.ip_proxy_risk AS ENUM (
+	'VERY_LOW', 'LOW', 'MEDIUM', 'HIGH', 'VERY_HIGH', 'NOT_CHECKED');
+COMMENT ON TYPE idenfy.ip_proxy_risk IS 'data.clientIpProxyRiskLevel';
+
+CREATE TYPE idenfy.aml_status AS ENUM (
+	'NOT_CHECKED', 'NO_FLAGS', 'FALSE_POSITIVE', 'TRUE_POSITIVE', 'FLAGS_FOUND');
+COMMENT ON TYPE idenfy.aml_status IS 'status.amlResultClass, pepsStatus, sanctionsStatus, adverseMediaStatus';
+
+CREATE TYPE idenfy.event_type AS ENUM (
+	'IDENTIFICATION', 'IDENTIFICATION_AUTO_FINISHED',
+	'IDENTIFICATION_MANUAL_FINISHED', 'IDENTIFICATION_RESUBMITTED',
+	'IDENTIFICATION_CANCELLED', 'IDENTIFICATION_EXPIRED', 'DOCUMENT_EXPIRATION');
+COMMENT ON TYPE idenfy.event_type IS 'Idenfy-Event-Type header, canonical spelling (every spelling in NOTES.md is accepted and mapped here)';
+
+CREATE TYPE idenfy.expiration_threshold AS ENUM (
+	'DOCUMENT_EXPIRES_WITHIN_30_DAYS', 'DOCUMENT_EXPIRES_WITHIN_7_DAYS',
+	'DOCUMENT_EXPIRES_WITHIN_1_DAY', 'DOCUMENT_EXPIRED');
+COMMENT ON TYPE idenfy.expiration_threshold IS 'expirationThreshold of a DOCUMENT_EXPIRATION callback';
+
+/* Our own vocabularies. */
+CREATE TYPE idenfy.ingest_outcome AS ENUM (
+	'created', 'updated', 'stale', 'duplicate', 'quarantined');
+COMMENT ON TYPE idenfy.ingest_outcome IS 'what idenfy_ingest did with a callback (README: ordering rules)';
+
+CREATE TYPE idenfy.decision AS ENUM (
+	'PENDING', 'APPROVED', 'DENIED', 'REVIEW', 'EXPIRED');
+COMMENT ON TYPE idenfy.decision IS 'effective decision of a verification (README: decision rules)';
+
+CREATE TYPE idenfy.face_match_kind AS ENUM ('selfie', 'document');
+COMMENT ON TYPE idenfy.face_match_kind IS 'selfie: data.duplicateFaces; document: data.duplicateDocFaces';
+
+CREATE TYPE idenfy.file_source AS ENUM ('fileUrls', 'additionalStepPdfUrls');
+COMMENT ON TYPE idenfy.file_source IS 'which callback map a file URL came from';
+
+/* ------------------------------------------------------------------------
+ * Tables.  Every per-verification table has scan_ref first in its primary
+ * key and in every unique constraint (it can be distributed by scan_ref).
+ * Child tables have no foreign keys: only idenfy_ingest writes them, in the
+ * same transaction as their verification, and links (face_link) may point
+ * at scanRefs never delivered here.
+ * ------------------------------------------------------------------------ */
+
+/* Current state: one row per scanRef, written by idenfy_ingest. */
+CREATE TABLE idenfy.verification (
+	scan_ref text NOT NULL PRIMARY KEY,
+	client_id text,
+	external_ref text,
+	final boolean NOT NULL,
+	has_manual boolean NOT NULL,
+	cancelled boolean NOT NULL DEFAULT false,
+	platform idenfy.platform,
+	overall idenfy.overall_status,
+	auto_face idenfy.face_status,
+	manual_face idenfy.face_status,
+	auto_document idenfy.document_status,
+	manual_document idenfy.document_status,
+	additional_step_status idenfy.additional_step_status,
+	fraud_tags idenfy.fraud_tag[] NOT NULL DEFAULT '{}',
+	mismatch_tags idenfy.mismatch_tag[] NOT NULL DEFAULT '{}',
+	suspicion_reasons text[],
+	deny_reasons text[],
+	aml_result_class idenfy.aml_status,
+	peps_status idenfy.aml_status,
+	sanctions_status idenfy.aml_status,
+	adverse_media_status idenfy.aml_status,
+	start_time timestamptz,
+	finish_time timestamptz,
+	client_ip inet,
+	client_ip_country text,
+	client_location text,
+	risk_score numeric,
+	risk_level text,
+	risk_assessment jsonb,
+	company_id text,
+	beneficiary_id text,
+	manual_address_match boolean,
+	additional_steps jsonb,
+	address_verification jsonb,
+	registry_center_check jsonb,
+	questionnaire_answers jsonb,
+	unknown_values jsonb,
+	event_type idenfy.event_type,
+	decision idenfy.decision NOT NULL,
+	decision_reasons text[] NOT NULL DEFAULT '{}',
+	callback_id bigint NOT NULL,
+	first_received_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+COMMENT ON TABLE idenfy.verification IS 'current state of each verification (one row per scanRef), as the ordering rules choose it';
+COMMENT ON COLUMN idenfy.verification.has_manual IS 'status.manualFace or status.manualDocument is not null';
+COMMENT ON COLUMN idenfy.verification.cancelled IS 'the current callback came with event type IDENTIFICATION_CANCELLED';
+COMMENT ON COLUMN idenfy.verification.risk_score IS 'riskAssessment.riskScore or riskAssessment.risk_score';
+COMMENT ON COLUMN idenfy.verification.risk_level IS 'riskAssessment.riskLevel or riskAssessment.risk_level';
+COMMENT ON COLUMN idenfy.verification.unknown_values IS 'vendor values our enum types do not know, as {"json.path": value}; NULL when none';
+COMMENT ON COLUMN idenfy.verification.event_type IS 'event type of the callback that set the current state (NULL when not given or unknown)';
+COMMENT ON COLUMN idenfy.verification.decision IS 'effective decision, kept current by ingest and by tag policy changes';
+COMMENT ON COLUMN idenfy.verification.decision_reasons IS 'why: e.g. FACE:FACE_MISMATCH, TAG:DOC_MOBILE_PHOTO, UNKNOWN_VALUE:status.fraudTags';
+COMMENT ON COLUMN idenfy.verification.callback_id IS 'idenfy.callback.id of the callback that set the current state';
+CREATE INDEX verification_client_id_idx ON idenfy.verification (client_id);
+COMMENT ON INDEX idenfy.verification_client_id_idx IS 'a person''s verifications';
+
+/* Document data (data.* of the current callback): personal data. */
+CREATE TABLE idenfy.document (
+	scan_ref text NOT NULL PRIMARY KEY,
+	doc_first_name text,
+	doc_last_name text,
+	doc_number text,
+	doc_personal_code text,
+	doc_expiry_raw text,
+	doc_expiry date,
+	doc_dob_raw text,
+	doc_dob date,
+	doc_date_of_issue_raw text,
+	doc_date_of_issue date,
+	doc_type idenfy.document_type,
+	doc_sex idenfy.sex,
+	doc_nationality text,
+	doc_issuing_country text,
+	doc_temporary_address text,
+	doc_birth_name text,
+	doc_patronymic text,
+	birth_place text,
+	authority text,
+	address text,
+	mothers_maiden_name text,
+	driver_license_category text,
+	manually_data_changed boolean,
+	full_name text,
+	selected_country text,
+	org_first_name text,
+	org_last_name text,
+	org_nationality text,
+	org_birth_place text,
+	org_authority text,
+	org_address text,
+	org_temporary_address text,
+	org_mothers_maiden_name text,
+	org_patronymic text,
+	org_birth_name text,
+	age_estimate idenfy.age_estimate,
+	ip_proxy_risk idenfy.ip_proxy_risk,
+	manual_address text,
+	additional_data jsonb
+);
+COMMENT ON TABLE idenfy.document IS 'document data of the current callback (data.*): personal data';
+COMMENT ON COLUMN idenfy.document.doc_expiry IS 'doc_expiry_raw parsed as YYYY-MM-DD; NULL when it does not parse';
+COMMENT ON COLUMN idenfy.document.doc_dob IS 'doc_dob_raw parsed as YYYY-MM-DD; NULL when it does not parse';
+COMMENT ON COLUMN idenfy.document.doc_date_of_issue IS 'doc_date_of_issue_raw parsed as YYYY-MM-DD; NULL when it does not parse';
+COMMENT ON COLUMN idenfy.document.manual_address IS 'manualAddress (top level, or inside data in some payloads)';
+CREATE INDEX document_doc_expiry_idx ON idenfy.document (doc_expiry) WHERE doc_expiry IS NOT NULL;
+COMMENT ON INDEX idenfy.document_doc_expiry_idx IS 'expired and expiring documents';
+
+/* Duplicate faces: links to other scanRefs, which may never have been delivered. */
+CREATE TABLE idenfy.face_link (
+	scan_ref text NOT NULL,
+	kind idenfy.face_match_kind NOT NULL,
+	other_scan_ref text NOT NULL,
+	PRIMARY KEY (scan_ref, kind, other_scan_ref)
+);
+COMMENT ON TABLE idenfy.face_link IS 'data.duplicateFaces (selfie) and data.duplicateDocFaces (document) of the current callback';
+CREATE INDEX face_link_other_idx ON idenfy.face_link (other_scan_ref);
+COMMENT ON INDEX idenfy.face_link_other_idx IS 'the reverse direction: who listed this scanRef';
+
+/* File URLs: pre-signed links, with the expiry of each. */
+CREATE TABLE idenfy.file_url (
+	scan_ref text NOT NULL,
+	source idenfy.file_source NOT NULL,
+	name text NOT NULL,
+	url text NOT NULL,
+	expires_at timestamptz,
+	PRIMARY KEY (scan_ref, source, name)
+);
+COMMENT ON TABLE idenfy.file_url IS 'fileUrls and additionalStepPdfUrls of the current callback: personal data';
+COMMENT ON COLUMN idenfy.file_url.expires_at IS 'the Expires= query parameter of the pre-signed link; NULL when absent';
+
+/* AML and LID service results. */
+CREATE TABLE idenfy.service_result (
+	scan_ref text NOT NULL,
+	list text NOT NULL CHECK (list IN ('AML', 'LID')),
+	ord integer NOT NULL,
+	service_name text,
+	service_group_type text,
+	uid text,
+	overall_status text,
+	service_suspected boolean,
+	service_used boolean,
+	service_found boolean,
+	check_successful boolean,
+	error_message text,
+	data jsonb,
+	PRIMARY KEY (scan_ref, list, ord)
+);
+COMMENT ON TABLE idenfy.service_result IS 'AML and LID service results of the current callback, in callback order; data holds the hits (personal data)';
+
+/* DOCUMENT_EXPIRATION notices: one row per scanRef and threshold. */
+CREATE TABLE idenfy.document_expiration (
+	scan_ref text NOT NULL,
+	threshold_raw text NOT NULL,
+	threshold idenfy.expiration_threshold,
+	client_id text,
+	document_expiration_raw text,
+	document_expiration date,
+	callback_id bigint NOT NULL,
+	received_at timestamptz NOT NULL,
+	PRIMARY KEY (scan_ref, threshold_raw)
+);
+COMMENT ON TABLE idenfy.document_expiration IS 'DOCUMENT_EXPIRATION callbacks (30, 7, 1 days before expiry and on the day)';
+COMMENT ON COLUMN idenfy.document_expiration.threshold IS 'NULL when threshold_raw is a value our enum type does not know';
+
+/*
+ * History: every distinct callback.  (scan_ref, payload_sha256) is the
+ * duplicate check: a redelivery of the same payload is not stored again.
+ */
+CREATE SEQUENCE idenfy.callback_id_seq;
+COMMENT ON SEQUENCE idenfy.callback_id_seq IS 'arrival order of callbacks';
+CREATE TABLE idenfy.callback (
+	scan_ref text NOT NULL,
+	payload_sha256 bytea NOT NULL,
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('idenfy.callback_id_seq'),
+	received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	event_type idenfy.event_type,
+	event_type_raw text,
+	final boolean,
+	has_manual boolean,
+	outcome idenfy.ingest_outcome NOT NULL,
+	payload jsonb,
+	PRIMARY KEY (scan_ref, payload_sha256)
+);
+ALTER SEQUENCE idenfy.callback_id_seq OWNED BY idenfy.callback.id;
+ALTER TABLE idenfy.callback ALTER COLUMN payload SET COMPRESSION lz4;
+COMMENT ON TABLE idenfy.callback IS 'history: every distinct callback as received, with its outcome';
+COMMENT ON COLUMN idenfy.callback.payload_sha256 IS 'SHA-256 of the payload as jsonb: identical payloads are duplicates';
+COMMENT ON COLUMN idenfy.callback.event_type_raw IS 'the event type header exactly as given';
+COMMENT ON COLUMN idenfy.callback.outcome IS 'created, updated or stale (duplicates are not stored again)';
+COMMENT ON COLUMN idenfy.callback.payload IS 'the callback as received (jsonb, lz4-compressed): personal data';
+
+/* Quarantine: invalid callbacks kept when idenfy.on_invalid = 'quarantine'. */
+CREATE SEQUENCE idenfy.quarantine_id_seq;
+COMMENT ON SEQUENCE idenfy.quarantine_id_seq IS 'arrival order of quarantined callbacks';
+CREATE TABLE idenfy.quarantine (
+	scan_ref text NOT NULL,
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('idenfy.quarantine_id_seq'),
+	received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	event_type_raw text,
+	reason text NOT NULL CHECK (reason IN ('invalid', 'signature')),
+	sqlstate text NOT NULL,
+	message text NOT NULL,
+	detail text,
+	payload jsonb,
+	PRIMARY KEY (scan_ref, id)
+);
+ALTER SEQUENCE idenfy.quarantine_id_seq OWNED BY idenfy.quarantine.id;
+ALTER TABLE idenfy.quarantine ALTER COLUMN payload SET COMPRESSION lz4;
+COMMENT ON TABLE idenfy.quarantine IS 'callbacks that failed validation, with the error; nothing else was written for them';
+COMMENT ON COLUMN idenfy.quarantine.scan_ref IS 'the payload''s scanRef when it is a usable string, else the empty string';
+COMMENT ON COLUMN idenfy.quarantine.payload IS 'the callback as received: personal data';
+
+/* Tag policy: how SUSPECTED verifications and tags resolve (README: decision rules). */
+CREATE TABLE idenfy.tag_policy (
+	tag text NOT NULL PRIMARY KEY,
+	policy idenfy.decision NOT NULL CHECK (policy IN ('APPROVED', 'REVIEW', 'DENIED'))
+);
+COMMENT ON TABLE idenfy.tag_policy IS 'customer policy per fraud or mismatch tag; a tag without a row counts as REVIEW';
+
+SELECT pg_catalog.pg_extension_config_dump('idenfy.verification', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.document', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.face_link', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.file_url', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.service_result', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.document_expiration', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.callback', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.callback_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.tag_policy', '');
+
+/* ------------------------------------------------------------------------
+ * Entry points.
+ * ------------------------------------------------------------------------ */
+CREATE FUNCTION @extschema@.idenfy_ingest(
+	payload jsonb,
+	event_type text DEFAULT NULL,
+	OUT scan_ref text,
+	OUT outcome idenfy.ingest_outcome,
+	OUT decision idenfy.decision,
+	OUT callback_id bigint)
+RETURNS record
+LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'idenfy_ingest';
+COMMENT ON FUNCTION @extschema@.idenfy_ingest(jsonb, text) IS
+'validate one iDenfy callback and store it: returns its scanRef, the outcome (created, updated, stale, duplicate, quarantined), the effective decision and the history row id';
+
+/* The decision rules recomputed for stored verifications (tag policy changes). */
+CREATE FUNCTION idenfy.recompute_decisions(tags text[])
+RETURNS bigint
+LANGUAGE c VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'idenfy_recompute_decisions';
+COMMENT ON FUNCTION idenfy.recompute_decisions(text[]) IS
+'recompute the stored decision of every verification carrying one of these tags (NULL element: every verification); returns the number changed';
+
+CREATE FUNCTION idenfy.tag_policy_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	changed text[];
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		SELECT pg_catalog.array_agg(n.tag) INTO changed FROM new_rows n;
+	ELSIF TG_OP = 'DELETE' THEN
+		SELECT pg_catalog.array_agg(o.tag) INTO changed FROM old_rows o;
+	ELSE
+		SELECT pg_catalog.array_agg(t.tag) INTO changed
+		  FROM (SELECT n.tag FROM new_rows n UNION SELECT o.tag FROM old_rows o) t;
+	END IF;
+	IF changed IS NOT NULL THEN
+		PERFORM idenfy.recompute_decisions(changed);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION idenfy.tag_policy_changed() IS 'keeps stored decisions current when the tag policy changes';
+
+CREATE TRIGGER tag_policy_insert AFTER INSERT ON idenfy.tag_policy
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION idenfy.tag_policy_changed();
+CREATE TRIGGER tag_policy_update AFTER UPDATE ON idenfy.tag_policy
+	REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION idenfy.tag_policy_changed();
+CREATE TRIGGER tag_policy_delete AFTER DELETE ON idenfy.tag_policy
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION idenfy.tag_policy_changed();

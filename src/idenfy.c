@@ -1,0 +1,173 @@
+/*-------------------------------------------------------------------------
+ *
+ * idenfy.c
+ *		Module entry, settings, and idenfy_ingest: read, rules, store.
+ *
+ * idenfy_ingest reads top to bottom like the README:
+ *	 1. read the callback and check it against the contract (read.c);
+ *		an invalid one is raised, or quarantined with
+ *		idenfy.on_invalid = 'quarantine';
+ *	 2. resolve vendor values against our enum types (vocab.c);
+ *	 3. lock the scanRef and load its stored state (store.c);
+ *	 4. apply the ordering rules, then the decision rules (rules.c);
+ *	 5. write history and, when the rules say so, the current state
+ *		(store.c); the trigger on idenfy.verification notifies (notify.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "common/cryptohash.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "idenfy.h"
+
+PG_MODULE_MAGIC;
+
+int			idenfy_on_invalid = IDENFY_ON_INVALID_ERROR;
+char	   *idenfy_notify_channel = NULL;
+
+static const struct config_enum_entry on_invalid_options[] = {
+	{"error", IDENFY_ON_INVALID_ERROR, false},
+	{"quarantine", IDENFY_ON_INVALID_QUARANTINE, false},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomEnumVariable("idenfy.on_invalid",
+							 "What idenfy_ingest does with a callback that breaks the vendor's contract.",
+							 "error raises it; quarantine keeps it in idenfy.quarantine and returns the outcome quarantined.",
+							 &idenfy_on_invalid,
+							 IDENFY_ON_INVALID_ERROR,
+							 on_invalid_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("idenfy.notify_channel",
+							   "Channel of the notifications sent when a verification's decision or finality changes.",
+							   "Empty disables the notifications.",
+							   &idenfy_notify_channel,
+							   "idenfy",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	MarkGUCPrefixReserved("idenfy");
+}
+
+/* SHA-256 of the payload's jsonb bytes: the identity of a delivery. */
+static void
+Fingerprint(Jsonb *payload, uint8 *out)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) VARDATA(payload), VARSIZE(payload) - VARHDRSZ) < 0 ||
+		pg_cryptohash_final(ctx, out, IDENFY_SHA256_LEN) < 0)
+		elog(ERROR, "idenfy: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+static Datum
+ResultRow(FunctionCallInfo fcinfo, const char *scan_ref, IdenfyOutcome outcome,
+		  Oid decision, int64 callback_id)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "idenfy_ingest: return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	values[0] = CStringGetTextDatum(scan_ref);
+	values[1] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(outcome)));
+	values[2] = ObjectIdGetDatum(decision);
+	nulls[2] = !OidIsValid(decision);
+	values[3] = Int64GetDatum(callback_id);
+	nulls[3] = callback_id == 0;
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+/* Raise an invalid callback, or keep it in quarantine. */
+static Datum
+RejectCallback(FunctionCallInfo fcinfo, Jsonb *payload, const char *event_type,
+			   const IdenfyReadError *err)
+{
+	if (idenfy_on_invalid != IDENFY_ON_INVALID_QUARANTINE)
+		IdenfyRaiseReadError(err);
+
+	SPI_connect();
+	IdenfyStoreQuarantine(payload, event_type, "invalid", err);
+	SPI_finish();
+	return ResultRow(fcinfo, IdenfyPayloadScanRef(payload), OUTCOME_QUARANTINED, InvalidOid, 0);
+}
+
+/* idenfy_ingest(payload jsonb, event_type text): store one callback */
+PG_FUNCTION_INFO_V1(idenfy_ingest);
+Datum
+idenfy_ingest(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *payload = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	char	   *event_type = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	IdenfyCallback *cb = palloc0(sizeof(IdenfyCallback));
+	IdenfyReadError err;
+	IdenfyStoredState state;
+	IdenfyOutcome outcome;
+	IdenfyDecision decision = DECISION_PENDING;
+	List	   *reasons = NIL;
+	Oid			result_decision;
+	int64		callback_id;
+
+	/* 1. read */
+	memset(&err, 0, sizeof(err));
+	if (payload == NULL)
+	{
+		err.sqlstate = ERRCODE_NULL_VALUE_NOT_ALLOWED;
+		err.path = "$";
+		err.message = "callback is null";
+		err.detail = "idenfy_ingest needs the webhook's request body as a jsonb object.";
+		return RejectCallback(fcinfo, NULL, event_type, &err);
+	}
+	if (!IdenfyReadCallback(payload, event_type, cb, &err))
+		return RejectCallback(fcinfo, payload, event_type, &err);
+
+	/* 2. vocabularies */
+	IdenfyResolveVocab(cb);
+	Fingerprint(payload, cb->sha256);
+
+	SPI_connect();
+
+	/* 3. lock and load */
+	IdenfyLockScanRef(cb->v[SLOT_SCAN_REF].str);
+	IdenfyLoadState(cb, &state);
+
+	/* 4. rules */
+	outcome = IdenfyOrderCallback(&state, cb);
+	if (outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED)
+	{
+		if (!cb->expiration_notice)
+			decision = IdenfyDecideCallback(cb, &reasons);
+	}
+
+	/* 5. store */
+	if (outcome == OUTCOME_DUPLICATE)
+		callback_id = state.seen_id;
+	else
+		callback_id = IdenfyStoreCallback(cb, outcome, decision, reasons);
+
+	if ((outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED) && !cb->expiration_notice)
+		result_decision = IdenfyVocabLookup(VOCAB_DECISION, IdenfyDecisionName(decision));
+	else
+		result_decision = state.decision;
+
+	SPI_finish();
+
+	return ResultRow(fcinfo, cb->v[SLOT_SCAN_REF].str, outcome, result_decision, callback_id);
+}

@@ -1,0 +1,323 @@
+/*-------------------------------------------------------------------------
+ *
+ * idenfy.h
+ *		Shared declarations of the idenfy extension.
+ *
+ * Data flows one way through the files declared here:
+ *
+ *	 read.c    jsonb -> IdenfyCallback, checked against the vendor contract
+ *	 vocab.c   vendor strings -> our enum values (unknown ones kept verbatim)
+ *	 rules.c   ordering rules (created/updated/stale/duplicate) and
+ *			   decision rules (PENDING/APPROVED/DENIED/REVIEW/EXPIRED)
+ *	 store.c   SPI writes: lock the scanRef, history, current state, children
+ *	 notify.c  trigger on idenfy.verification: NOTIFY on decision changes
+ *	 idenfy.c  module entry, settings and the SQL-callable ingest function
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IDENFY_H
+#define IDENFY_H
+
+#include "postgres.h"
+
+#include "common/sha2.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#define IDENFY_SCHEMA "idenfy"
+#define IDENFY_SCAN_REF_MAX 40	/* 36 on the reference page, 40 in older text */
+#define IDENFY_TAG_MAX 100		/* our own cap on an (open-ended) tag */
+#define IDENFY_SHA256_LEN PG_SHA256_DIGEST_LENGTH
+
+/* ------------------------------------------------------------------------
+ * Vocabularies: one per enum type of the install script.
+ * ------------------------------------------------------------------------ */
+typedef enum IdenfyVocab
+{
+	VOCAB_NONE,
+	VOCAB_OVERALL,
+	VOCAB_FACE,
+	VOCAB_DOCUMENT,
+	VOCAB_FRAUD_TAG,
+	VOCAB_MISMATCH_TAG,
+	VOCAB_DOC_TYPE,
+	VOCAB_SEX,
+	VOCAB_PLATFORM,
+	VOCAB_ADDITIONAL_STEP,
+	VOCAB_AGE_ESTIMATE,
+	VOCAB_IP_PROXY_RISK,
+	VOCAB_AML_STATUS,
+	VOCAB_EVENT_TYPE,
+	VOCAB_EXPIRATION_THRESHOLD,
+	VOCAB_OUTCOME,
+	VOCAB_DECISION,
+	VOCAB_FACE_MATCH_KIND,
+	VOCAB_FILE_SOURCE,
+	VOCAB_COUNT
+} IdenfyVocab;
+
+/* ------------------------------------------------------------------------
+ * The callback as read.  Every scalar field of the contract has a slot; the
+ * field tables of read.c say which JSON key fills which slot, the column
+ * tables of store.c which column a slot goes to.
+ * ------------------------------------------------------------------------ */
+typedef enum IdenfySlot
+{
+	/* top level */
+	SLOT_SCAN_REF,
+	SLOT_FINAL,
+	SLOT_PLATFORM,
+	SLOT_CLIENT_ID,
+	SLOT_EXTERNAL_REF,
+	SLOT_START_TIME,
+	SLOT_FINISH_TIME,
+	SLOT_CLIENT_IP,
+	SLOT_CLIENT_IP_COUNTRY,
+	SLOT_CLIENT_LOCATION,
+	SLOT_COMPANY_ID,
+	SLOT_BENEFICIARY_ID,
+	SLOT_MANUAL_ADDRESS,
+	SLOT_MANUAL_ADDRESS_MATCH,
+	SLOT_ADDITIONAL_STEPS,
+	SLOT_ADDRESS_VERIFICATION,
+	SLOT_REGISTRY_CENTER_CHECK,
+	SLOT_QUESTIONNAIRE_ANSWERS,
+	SLOT_RISK_ASSESSMENT,
+	SLOT_RISK_SCORE,
+	SLOT_RISK_LEVEL,
+	/* status */
+	SLOT_OVERALL,
+	SLOT_AUTO_FACE,
+	SLOT_MANUAL_FACE,
+	SLOT_AUTO_DOCUMENT,
+	SLOT_MANUAL_DOCUMENT,
+	SLOT_ADDITIONAL_STEP_STATUS,
+	SLOT_FRAUD_TAGS,
+	SLOT_MISMATCH_TAGS,
+	SLOT_SUSPICION_REASONS,
+	SLOT_DENY_REASONS,
+	SLOT_AML_RESULT_CLASS,
+	SLOT_PEPS_STATUS,
+	SLOT_SANCTIONS_STATUS,
+	SLOT_ADVERSE_MEDIA_STATUS,
+	/* data */
+	SLOT_DOC_FIRST_NAME,
+	SLOT_DOC_LAST_NAME,
+	SLOT_DOC_NUMBER,
+	SLOT_DOC_PERSONAL_CODE,
+	SLOT_DOC_EXPIRY,
+	SLOT_DOC_DOB,
+	SLOT_DOC_DATE_OF_ISSUE,
+	SLOT_DOC_TYPE,
+	SLOT_DOC_SEX,
+	SLOT_DOC_NATIONALITY,
+	SLOT_DOC_ISSUING_COUNTRY,
+	SLOT_DOC_TEMPORARY_ADDRESS,
+	SLOT_DOC_BIRTH_NAME,
+	SLOT_DOC_PATRONYMIC,
+	SLOT_BIRTH_PLACE,
+	SLOT_AUTHORITY,
+	SLOT_ADDRESS,
+	SLOT_MOTHERS_MAIDEN_NAME,
+	SLOT_DRIVER_LICENSE_CATEGORY,
+	SLOT_MANUALLY_DATA_CHANGED,
+	SLOT_FULL_NAME,
+	SLOT_SELECTED_COUNTRY,
+	SLOT_ORG_FIRST_NAME,
+	SLOT_ORG_LAST_NAME,
+	SLOT_ORG_NATIONALITY,
+	SLOT_ORG_BIRTH_PLACE,
+	SLOT_ORG_AUTHORITY,
+	SLOT_ORG_ADDRESS,
+	SLOT_ORG_TEMPORARY_ADDRESS,
+	SLOT_ORG_MOTHERS_MAIDEN_NAME,
+	SLOT_ORG_PATRONYMIC,
+	SLOT_ORG_BIRTH_NAME,
+	SLOT_AGE_ESTIMATE,
+	SLOT_IP_PROXY_RISK,
+	SLOT_DUPLICATE_FACES,
+	SLOT_DUPLICATE_DOC_FACES,
+	SLOT_ADDITIONAL_DATA,
+	/* DOCUMENT_EXPIRATION body */
+	SLOT_EXPIRATION_THRESHOLD,
+	SLOT_DOCUMENT_EXPIRATION,
+	SLOT_COUNT
+} IdenfySlot;
+
+/* One vendor string resolved against one of our enum types. */
+typedef struct IdenfyLabel
+{
+	char	   *raw;			/* as received, NUL-terminated */
+	Oid			oid;			/* enum value, InvalidOid when unknown */
+} IdenfyLabel;
+
+/* The value of one slot; which member is set depends on the field's kind. */
+typedef struct IdenfyValue
+{
+	bool		present;		/* key present with a non-null value */
+	char	   *str;			/* strings, labels, IPs, countries, dates */
+	IdenfyLabel label;			/* labels */
+	bool		boolean;
+	int64		epoch;			/* Unix seconds */
+	Datum		numeric;		/* risk score */
+	Jsonb	   *json;			/* objects kept whole */
+	List	   *list;			/* string lists, label lists (char *) */
+	IdenfyVocab vocab;			/* labels and label lists: their vocabulary */
+	const char *parent;			/* labels: JSON path of the enclosing object */
+	const char *key;			/* labels: JSON key */
+	Oid		   *oids;			/* label lists: enum value per element, InvalidOid if unknown */
+} IdenfyValue;
+
+typedef struct IdenfyFileUrl
+{
+	int			source;			/* 0 fileUrls, 1 additionalStepPdfUrls */
+	char	   *name;
+	char	   *url;
+	bool		has_expiry;
+	int64		expires;		/* Unix seconds */
+} IdenfyFileUrl;
+
+typedef struct IdenfyService
+{
+	const char *list;			/* "AML" or "LID" */
+	int			ord;
+	char	   *service_name;
+	char	   *service_group_type;
+	char	   *uid;
+	char	   *overall_status;
+	int			suspected;		/* -1 null, 0 false, 1 true */
+	int			used;
+	int			found;
+	int			check_successful;
+	char	   *error_message;
+	Jsonb	   *data;
+} IdenfyService;
+
+/* An unknown vendor value: kept verbatim. */
+typedef struct IdenfyUnknown
+{
+	const char *path;			/* e.g. "status.fraudTags" */
+	const char *value;
+} IdenfyUnknown;
+
+typedef struct IdenfyCallback
+{
+	Jsonb	   *payload;
+	uint8		sha256[IDENFY_SHA256_LEN];
+	bool		expiration_notice;	/* a DOCUMENT_EXPIRATION body */
+	bool		has_data;		/* "data" is an object */
+	IdenfyValue v[SLOT_COUNT];
+	List	   *file_urls;		/* IdenfyFileUrl * */
+	List	   *services;		/* IdenfyService * */
+
+	/* the event type header */
+	char	   *event_type_raw;	/* as given, NULL when not given */
+	IdenfyLabel event_type;		/* raw: canonical spelling */
+
+	/* filled by IdenfyResolveVocab */
+	List	   *unknown;		/* IdenfyUnknown * */
+	bool		final;			/* effective finality (README) */
+	bool		has_manual;
+	bool		cancelled;
+	bool		resubmitted;
+} IdenfyCallback;
+
+/* A validation failure: what ereport() will say, or quarantine will keep. */
+typedef struct IdenfyReadError
+{
+	int			sqlstate;
+	char	   *path;
+	char	   *message;
+	char	   *detail;
+	char	   *hint;
+} IdenfyReadError;
+
+/* ------------------------------------------------------------------------
+ * Ordering and decision rules (rules.c).
+ * ------------------------------------------------------------------------ */
+typedef enum IdenfyOutcome
+{
+	OUTCOME_CREATED,
+	OUTCOME_UPDATED,
+	OUTCOME_STALE,
+	OUTCOME_DUPLICATE,
+	OUTCOME_QUARANTINED
+} IdenfyOutcome;
+
+typedef enum IdenfyDecision
+{
+	DECISION_PENDING,
+	DECISION_APPROVED,
+	DECISION_DENIED,
+	DECISION_REVIEW,
+	DECISION_EXPIRED
+} IdenfyDecision;
+
+/* What the ordering rules need to know of the stored current state. */
+typedef struct IdenfyStoredState
+{
+	bool		exists;			/* a verification row exists */
+	bool		seen_payload;	/* this exact payload is in history */
+	int64		seen_id;		/* ... as this history row */
+	bool		final;
+	bool		has_manual;
+	bool		notice_exists;	/* expiration notices: same threshold stored */
+	Oid			decision;		/* stored decision, InvalidOid when none */
+} IdenfyStoredState;
+
+/* The inputs of the decision rules: a verification's current state. */
+typedef struct IdenfyDecisionInput
+{
+	bool		final;
+	bool		cancelled;
+	const char *overall;		/* NULL when null or unknown */
+	const char *face;			/* manual when present, else auto; NULL when null */
+	const char *document;
+	const char *unknown_path;	/* first unknown value's path, NULL if none */
+	int			ntags;
+	const char **tags;			/* fraud then mismatch tags (known ones) */
+	const int  *tag_policies;	/* per tag: an IdenfyDecision, -1 when no policy row */
+} IdenfyDecisionInput;
+
+extern IdenfyOutcome IdenfyOrderCallback(const IdenfyStoredState *stored,
+										 const IdenfyCallback *cb);
+extern IdenfyDecision IdenfyDecide(const IdenfyDecisionInput *in,
+								   List **reasons);
+extern const char *IdenfyOutcomeName(IdenfyOutcome outcome);
+extern const char *IdenfyDecisionName(IdenfyDecision decision);
+
+/* read.c */
+extern bool IdenfyReadCallback(Jsonb *payload, const char *event_type,
+							   IdenfyCallback *cb, IdenfyReadError *err);
+extern char *IdenfyCanonicalEventType(const char *raw);
+extern void IdenfyRaiseReadError(const IdenfyReadError *err) pg_attribute_noreturn();
+extern char *IdenfyPayloadScanRef(Jsonb *payload);
+extern bool IdenfyParseIsoDate(const char *s, int *year, int *month, int *day);
+
+/* vocab.c */
+extern void IdenfyResolveVocab(IdenfyCallback *cb);
+extern uint64 idenfy_catalog_generation;
+extern Oid	IdenfyVocabType(IdenfyVocab vocab);
+extern Oid	IdenfyVocabArrayType(IdenfyVocab vocab);
+extern Oid	IdenfyVocabLookup(IdenfyVocab vocab, const char *label);
+extern const char *IdenfyVocabLabel(IdenfyVocab vocab, Oid value);
+extern bool IdenfyIsCountryCode(const char *s, int len);
+extern void IdenfyVocabInvalidate(void);
+
+/* store.c */
+extern void IdenfyLockScanRef(const char *scan_ref);
+extern void IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state);
+extern IdenfyDecision IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons);
+extern int64 IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
+								 IdenfyDecision decision, List *reasons);
+extern void IdenfyStoreQuarantine(Jsonb *payload, const char *event_type,
+								  const char *reason, const IdenfyReadError *err);
+
+/* idenfy.c: settings */
+extern int	idenfy_on_invalid;
+extern char *idenfy_notify_channel;
+
+#define IDENFY_ON_INVALID_ERROR 0
+#define IDENFY_ON_INVALID_QUARANTINE 1
+
+#endif							/* IDENFY_H */

@@ -1,0 +1,1001 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *		Write a read callback: lock its scanRef, load the stored state,
+ *		append history, upsert the current state and its child rows.
+ *
+ * Every statement is prepared once per backend (SPI_prepare + SPI_keepplan)
+ * from the column tables below, which are the one place where table and
+ * column names appear; the plans are prepared again only when the catalogs
+ * of our types change (vocab.c bumps idenfy_catalog_generation).  Every
+ * name and operator in the statements is schema-qualified, so the caller's
+ * search_path changes nothing.
+ *
+ * Locking: IdenfyLockScanRef takes a transaction-scoped advisory lock on
+ * (IDENFY_LOCK_CLASS, hash of the scanRef) before the stored state is read,
+ * so callbacks for one scanRef are applied one at a time and each sees the
+ * state the previous one committed (READ COMMITTED: every SPI statement
+ * takes a new snapshot).  Callers in REPEATABLE READ or SERIALIZABLE get a
+ * serialization error instead of a wrong state, and retry.
+ *
+ * The caller is connected to SPI.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/inet.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "idenfy.h"
+
+/* first key of our advisory locks: "idnf" */
+#define IDENFY_LOCK_CLASS 0x69646E66
+
+/* ------------------------------------------------------------------------
+ * Column tables: slot of the read callback -> column.
+ * ------------------------------------------------------------------------ */
+typedef enum ColumnKind
+{
+	C_TEXT,
+	C_LABEL,					/* enum value, NULL when unknown */
+	C_LABEL_ARRAY,				/* known enum values */
+	C_TEXT_ARRAY,
+	C_BOOL,
+	C_TIMESTAMPTZ,				/* from Unix seconds */
+	C_INET,
+	C_DATE,						/* a free string parsed as YYYY-MM-DD, else NULL */
+	C_JSONB,
+	C_NUMERIC
+} ColumnKind;
+
+typedef struct Column
+{
+	const char *name;
+	ColumnKind	kind;
+	int			slot;
+	IdenfyVocab vocab;			/* C_LABEL, C_LABEL_ARRAY */
+} Column;
+
+static const Column verification_columns[] = {
+	{"client_id", C_TEXT, SLOT_CLIENT_ID},
+	{"external_ref", C_TEXT, SLOT_EXTERNAL_REF},
+	{"platform", C_LABEL, SLOT_PLATFORM, VOCAB_PLATFORM},
+	{"overall", C_LABEL, SLOT_OVERALL, VOCAB_OVERALL},
+	{"auto_face", C_LABEL, SLOT_AUTO_FACE, VOCAB_FACE},
+	{"manual_face", C_LABEL, SLOT_MANUAL_FACE, VOCAB_FACE},
+	{"auto_document", C_LABEL, SLOT_AUTO_DOCUMENT, VOCAB_DOCUMENT},
+	{"manual_document", C_LABEL, SLOT_MANUAL_DOCUMENT, VOCAB_DOCUMENT},
+	{"additional_step_status", C_LABEL, SLOT_ADDITIONAL_STEP_STATUS, VOCAB_ADDITIONAL_STEP},
+	{"fraud_tags", C_LABEL_ARRAY, SLOT_FRAUD_TAGS, VOCAB_FRAUD_TAG},
+	{"mismatch_tags", C_LABEL_ARRAY, SLOT_MISMATCH_TAGS, VOCAB_MISMATCH_TAG},
+	{"suspicion_reasons", C_TEXT_ARRAY, SLOT_SUSPICION_REASONS},
+	{"deny_reasons", C_TEXT_ARRAY, SLOT_DENY_REASONS},
+	{"aml_result_class", C_LABEL, SLOT_AML_RESULT_CLASS, VOCAB_AML_STATUS},
+	{"peps_status", C_LABEL, SLOT_PEPS_STATUS, VOCAB_AML_STATUS},
+	{"sanctions_status", C_LABEL, SLOT_SANCTIONS_STATUS, VOCAB_AML_STATUS},
+	{"adverse_media_status", C_LABEL, SLOT_ADVERSE_MEDIA_STATUS, VOCAB_AML_STATUS},
+	{"start_time", C_TIMESTAMPTZ, SLOT_START_TIME},
+	{"finish_time", C_TIMESTAMPTZ, SLOT_FINISH_TIME},
+	{"client_ip", C_INET, SLOT_CLIENT_IP},
+	{"client_ip_country", C_TEXT, SLOT_CLIENT_IP_COUNTRY},
+	{"client_location", C_TEXT, SLOT_CLIENT_LOCATION},
+	{"risk_score", C_NUMERIC, SLOT_RISK_SCORE},
+	{"risk_level", C_TEXT, SLOT_RISK_LEVEL},
+	{"risk_assessment", C_JSONB, SLOT_RISK_ASSESSMENT},
+	{"company_id", C_TEXT, SLOT_COMPANY_ID},
+	{"beneficiary_id", C_TEXT, SLOT_BENEFICIARY_ID},
+	{"manual_address_match", C_BOOL, SLOT_MANUAL_ADDRESS_MATCH},
+	{"additional_steps", C_JSONB, SLOT_ADDITIONAL_STEPS},
+	{"address_verification", C_JSONB, SLOT_ADDRESS_VERIFICATION},
+	{"registry_center_check", C_JSONB, SLOT_REGISTRY_CENTER_CHECK},
+	{"questionnaire_answers", C_JSONB, SLOT_QUESTIONNAIRE_ANSWERS},
+};
+
+static const Column document_columns[] = {
+	{"doc_first_name", C_TEXT, SLOT_DOC_FIRST_NAME},
+	{"doc_last_name", C_TEXT, SLOT_DOC_LAST_NAME},
+	{"doc_number", C_TEXT, SLOT_DOC_NUMBER},
+	{"doc_personal_code", C_TEXT, SLOT_DOC_PERSONAL_CODE},
+	{"doc_expiry_raw", C_TEXT, SLOT_DOC_EXPIRY},
+	{"doc_expiry", C_DATE, SLOT_DOC_EXPIRY},
+	{"doc_dob_raw", C_TEXT, SLOT_DOC_DOB},
+	{"doc_dob", C_DATE, SLOT_DOC_DOB},
+	{"doc_date_of_issue_raw", C_TEXT, SLOT_DOC_DATE_OF_ISSUE},
+	{"doc_date_of_issue", C_DATE, SLOT_DOC_DATE_OF_ISSUE},
+	{"doc_type", C_LABEL, SLOT_DOC_TYPE, VOCAB_DOC_TYPE},
+	{"doc_sex", C_LABEL, SLOT_DOC_SEX, VOCAB_SEX},
+	{"doc_nationality", C_TEXT, SLOT_DOC_NATIONALITY},
+	{"doc_issuing_country", C_TEXT, SLOT_DOC_ISSUING_COUNTRY},
+	{"doc_temporary_address", C_TEXT, SLOT_DOC_TEMPORARY_ADDRESS},
+	{"doc_birth_name", C_TEXT, SLOT_DOC_BIRTH_NAME},
+	{"doc_patronymic", C_TEXT, SLOT_DOC_PATRONYMIC},
+	{"birth_place", C_TEXT, SLOT_BIRTH_PLACE},
+	{"authority", C_TEXT, SLOT_AUTHORITY},
+	{"address", C_TEXT, SLOT_ADDRESS},
+	{"mothers_maiden_name", C_TEXT, SLOT_MOTHERS_MAIDEN_NAME},
+	{"driver_license_category", C_TEXT, SLOT_DRIVER_LICENSE_CATEGORY},
+	{"manually_data_changed", C_BOOL, SLOT_MANUALLY_DATA_CHANGED},
+	{"full_name", C_TEXT, SLOT_FULL_NAME},
+	{"selected_country", C_TEXT, SLOT_SELECTED_COUNTRY},
+	{"org_first_name", C_TEXT, SLOT_ORG_FIRST_NAME},
+	{"org_last_name", C_TEXT, SLOT_ORG_LAST_NAME},
+	{"org_nationality", C_TEXT, SLOT_ORG_NATIONALITY},
+	{"org_birth_place", C_TEXT, SLOT_ORG_BIRTH_PLACE},
+	{"org_authority", C_TEXT, SLOT_ORG_AUTHORITY},
+	{"org_address", C_TEXT, SLOT_ORG_ADDRESS},
+	{"org_temporary_address", C_TEXT, SLOT_ORG_TEMPORARY_ADDRESS},
+	{"org_mothers_maiden_name", C_TEXT, SLOT_ORG_MOTHERS_MAIDEN_NAME},
+	{"org_patronymic", C_TEXT, SLOT_ORG_PATRONYMIC},
+	{"org_birth_name", C_TEXT, SLOT_ORG_BIRTH_NAME},
+	{"age_estimate", C_LABEL, SLOT_AGE_ESTIMATE, VOCAB_AGE_ESTIMATE},
+	{"ip_proxy_risk", C_LABEL, SLOT_IP_PROXY_RISK, VOCAB_IP_PROXY_RISK},
+	{"manual_address", C_TEXT, SLOT_MANUAL_ADDRESS},
+	{"additional_data", C_JSONB, SLOT_ADDITIONAL_DATA},
+};
+
+/* Leading, non-slot columns of the verification upsert ($1 .. $9). */
+static const char *const verification_head[] = {
+	"scan_ref", "final", "has_manual", "cancelled", "event_type",
+	"unknown_values", "decision", "decision_reasons", "callback_id",
+};
+#define VERIFICATION_HEAD lengthof(verification_head)
+#define VERIFICATION_NPARAMS (VERIFICATION_HEAD + lengthof(verification_columns))
+#define DOCUMENT_NPARAMS (1 + lengthof(document_columns))
+
+/* ------------------------------------------------------------------------
+ * Plans.
+ * ------------------------------------------------------------------------ */
+typedef enum PlanId
+{
+	PLAN_STATE,
+	PLAN_POLICIES,
+	PLAN_HISTORY,
+	PLAN_VERIFICATION,
+	PLAN_DOCUMENT,
+	PLAN_DELETE_CHILDREN,
+	PLAN_FILE_URLS,
+	PLAN_SERVICES,
+	PLAN_FACE_LINKS,
+	PLAN_NOTICE,
+	PLAN_QUARANTINE,
+	PLAN_COUNT
+} PlanId;
+
+static SPIPlanPtr plans[PLAN_COUNT];
+static uint64 plans_generation = 0;
+
+static Oid
+ColumnType(const Column *c)
+{
+	switch (c->kind)
+	{
+		case C_TEXT:
+			return TEXTOID;
+		case C_LABEL:
+			return IdenfyVocabType(c->vocab);
+		case C_LABEL_ARRAY:
+			return IdenfyVocabArrayType(c->vocab);
+		case C_TEXT_ARRAY:
+			return TEXTARRAYOID;
+		case C_BOOL:
+			return BOOLOID;
+		case C_TIMESTAMPTZ:
+			return TIMESTAMPTZOID;
+		case C_INET:
+			return INETOID;
+		case C_DATE:
+			return DATEOID;
+		case C_JSONB:
+			return JSONBOID;
+		case C_NUMERIC:
+			return NUMERICOID;
+	}
+	elog(ERROR, "unexpected column kind %d", (int) c->kind);
+	return InvalidOid;
+}
+
+static SPIPlanPtr
+Prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "idenfy: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "idenfy: SPI_keepplan failed");
+	return plan;
+}
+
+/* INSERT ... ON CONFLICT (scan_ref) DO UPDATE over the head and a column table. */
+static SPIPlanPtr
+PrepareUpsert(const char *table, const char *const *head, int nhead,
+			  Oid *headtypes, const char *const *fixed, const char *const *fixed_values,
+			  int nfixed, const char *const *keep_on_update,
+			  const Column *cols, int ncols)
+{
+	StringInfoData sql;
+	Oid		   *types = palloc(sizeof(Oid) * (nhead + ncols));
+	int			i;
+	int			n = 0;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO " IDENFY_SCHEMA ".%s AS t (", table);
+	for (i = 0; i < nhead; i++)
+		appendStringInfo(&sql, "%s%s", n++ ? ", " : "", head[i]);
+	for (i = 0; i < nfixed; i++)
+		appendStringInfo(&sql, ", %s", fixed[i]);
+	for (i = 0; i < ncols; i++)
+		appendStringInfo(&sql, ", %s", cols[i].name);
+	appendStringInfoString(&sql, ") VALUES (");
+	for (i = 0; i < nhead; i++)
+	{
+		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
+		types[i] = headtypes[i];
+	}
+	for (i = 0; i < nfixed; i++)
+		appendStringInfo(&sql, ", %s", fixed_values[i]);
+	for (i = 0; i < ncols; i++)
+	{
+		appendStringInfo(&sql, ", $%d", nhead + i + 1);
+		types[nhead + i] = ColumnType(&cols[i]);
+	}
+	appendStringInfoString(&sql, ") ON CONFLICT (scan_ref) DO UPDATE SET ");
+	n = 0;
+	for (i = 1; i < nhead; i++)
+		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", n++ ? ", " : "", head[i], head[i]);
+	for (i = 0; i < nfixed; i++)
+	{
+		int			k;
+		bool		keep = false;
+
+		for (k = 0; keep_on_update && keep_on_update[k]; k++)
+			if (strcmp(keep_on_update[k], fixed[i]) == 0)
+				keep = true;
+		if (!keep)
+			appendStringInfo(&sql, "%s%s = EXCLUDED.%s", n++ ? ", " : "", fixed[i], fixed[i]);
+	}
+	for (i = 0; i < ncols; i++)
+		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", n++ ? ", " : "", cols[i].name, cols[i].name);
+
+	return Prepare(sql.data, nhead + ncols, types);
+}
+
+static void
+PreparePlans(void)
+{
+	int			i;
+
+	for (i = 0; i < PLAN_COUNT; i++)
+	{
+		if (plans[i] != NULL)
+			SPI_freeplan(plans[i]);
+		plans[i] = NULL;
+	}
+
+	{
+		Oid			types[] = {TEXTOID, BYTEAOID, TEXTOID};
+
+		plans[PLAN_STATE] = Prepare(
+									"SELECT v.scan_ref IS NOT NULL, v.final, v.has_manual, v.decision,"
+									" (SELECT c.id FROM " IDENFY_SCHEMA ".callback c"
+									"  WHERE c.scan_ref OPERATOR(pg_catalog.=) $1"
+									"  AND c.payload_sha256 OPERATOR(pg_catalog.=) $2),"
+									" $3 IS NOT NULL AND EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".document_expiration e"
+									"  WHERE e.scan_ref OPERATOR(pg_catalog.=) $1"
+									"  AND e.threshold_raw OPERATOR(pg_catalog.=) $3)"
+									" FROM (SELECT) AS one"
+									" LEFT JOIN " IDENFY_SCHEMA ".verification v"
+									" ON v.scan_ref OPERATOR(pg_catalog.=) $1",
+									3, types);
+	}
+	{
+		Oid			types[] = {TEXTARRAYOID};
+
+		plans[PLAN_POLICIES] = Prepare(
+									   "SELECT p.tag, p.policy::pg_catalog.text FROM " IDENFY_SCHEMA ".tag_policy p"
+									   " WHERE p.tag OPERATOR(pg_catalog.=) ANY ($1)",
+									   1, types);
+	}
+	{
+		Oid			types[] = {TEXTOID, BYTEAOID, IdenfyVocabType(VOCAB_EVENT_TYPE), TEXTOID,
+		BOOLOID, BOOLOID, IdenfyVocabType(VOCAB_OUTCOME), JSONBOID};
+
+		plans[PLAN_HISTORY] = Prepare(
+									  "INSERT INTO " IDENFY_SCHEMA ".callback"
+									  " (scan_ref, payload_sha256, event_type, event_type_raw,"
+									  "  final, has_manual, outcome, payload)"
+									  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+									  8, types);
+	}
+	{
+		Oid			headtypes[] = {TEXTOID, BOOLOID, BOOLOID, BOOLOID,
+			IdenfyVocabType(VOCAB_EVENT_TYPE), JSONBOID, IdenfyVocabType(VOCAB_DECISION),
+		TEXTARRAYOID, INT8OID};
+		static const char *const fixed[] = {"first_received_at", "updated_at"};
+		static const char *const fixed_values[] = {"pg_catalog.now()", "pg_catalog.now()"};
+		static const char *const keep[] = {"first_received_at", NULL};
+
+		plans[PLAN_VERIFICATION] = PrepareUpsert("verification",
+												 verification_head, VERIFICATION_HEAD, headtypes,
+												 fixed, fixed_values, 2, keep,
+												 verification_columns, lengthof(verification_columns));
+	}
+	{
+		static const char *const head[] = {"scan_ref"};
+		Oid			headtypes[] = {TEXTOID};
+
+		plans[PLAN_DOCUMENT] = PrepareUpsert("document", head, 1, headtypes,
+											 NULL, NULL, 0, NULL,
+											 document_columns, lengthof(document_columns));
+	}
+	{
+		Oid			types[] = {TEXTOID, BOOLOID};
+
+		plans[PLAN_DELETE_CHILDREN] = Prepare(
+											  "WITH d AS (DELETE FROM " IDENFY_SCHEMA ".document"
+											  "  WHERE $2 AND scan_ref OPERATOR(pg_catalog.=) $1),"
+											  " f AS (DELETE FROM " IDENFY_SCHEMA ".file_url WHERE scan_ref OPERATOR(pg_catalog.=) $1),"
+											  " s AS (DELETE FROM " IDENFY_SCHEMA ".service_result WHERE scan_ref OPERATOR(pg_catalog.=) $1)"
+											  " DELETE FROM " IDENFY_SCHEMA ".face_link WHERE scan_ref OPERATOR(pg_catalog.=) $1",
+											  2, types);
+	}
+	{
+		Oid			types[] = {TEXTOID, IdenfyVocabArrayType(VOCAB_FILE_SOURCE), TEXTARRAYOID,
+		TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+
+		plans[PLAN_FILE_URLS] = Prepare(
+										"INSERT INTO " IDENFY_SCHEMA ".file_url (scan_ref, source, name, url, expires_at)"
+										" SELECT $1, u.source, u.name, u.url, u.expires_at"
+										" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+										"  pg_catalog.unnest($5)) AS u(source, name, url, expires_at)",
+										5, types);
+	}
+	{
+		Oid			types[] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+		TEXTARRAYOID, JSONBARRAYOID};
+
+		plans[PLAN_SERVICES] = Prepare(
+									   "INSERT INTO " IDENFY_SCHEMA ".service_result (scan_ref, list, ord,"
+									   "  service_name, service_group_type, uid, overall_status, service_suspected,"
+									   "  service_used, service_found, check_successful, error_message, data)"
+									   " SELECT $1, s.* FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+									   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+									   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+									   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
+									   "  pg_catalog.unnest($13)) AS s",
+									   13, types);
+	}
+	{
+		Oid			types[] = {TEXTOID, IdenfyVocabArrayType(VOCAB_FACE_MATCH_KIND), TEXTARRAYOID};
+
+		plans[PLAN_FACE_LINKS] = Prepare(
+										 "INSERT INTO " IDENFY_SCHEMA ".face_link (scan_ref, kind, other_scan_ref)"
+										 " SELECT $1, l.kind, l.other"
+										 " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS l(kind, other)"
+										 " ON CONFLICT DO NOTHING",
+										 3, types);
+	}
+	{
+		Oid			types[] = {TEXTOID, TEXTOID, IdenfyVocabType(VOCAB_EXPIRATION_THRESHOLD),
+		TEXTOID, TEXTOID, DATEOID, INT8OID};
+
+		plans[PLAN_NOTICE] = Prepare(
+									 "INSERT INTO " IDENFY_SCHEMA ".document_expiration (scan_ref, threshold_raw,"
+									 "  threshold, client_id, document_expiration_raw, document_expiration,"
+									 "  callback_id, received_at)"
+									 " VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.now())"
+									 " ON CONFLICT (scan_ref, threshold_raw) DO UPDATE SET"
+									 "  threshold = EXCLUDED.threshold, client_id = EXCLUDED.client_id,"
+									 "  document_expiration_raw = EXCLUDED.document_expiration_raw,"
+									 "  document_expiration = EXCLUDED.document_expiration,"
+									 "  callback_id = EXCLUDED.callback_id, received_at = EXCLUDED.received_at",
+									 7, types);
+	}
+	{
+		Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+
+		plans[PLAN_QUARANTINE] = Prepare(
+										 "INSERT INTO " IDENFY_SCHEMA ".quarantine (scan_ref, event_type_raw, reason,"
+										 "  sqlstate, message, detail, payload)"
+										 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+										 7, types);
+	}
+	plans_generation = idenfy_catalog_generation;
+}
+
+static SPIPlanPtr
+GetPlan(PlanId id)
+{
+	if (plans_generation != idenfy_catalog_generation || plans[id] == NULL)
+		PreparePlans();
+	return plans[id];
+}
+
+static void
+Execute(PlanId id, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(GetPlan(id), values, nulls, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "idenfy: statement %d failed: %s", (int) id, SPI_result_code_string(rc));
+	if (expected != rc)
+		elog(ERROR, "idenfy: statement %d returned %s, expected %s", (int) id,
+			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+}
+
+/* ------------------------------------------------------------------------
+ * Values.
+ * ------------------------------------------------------------------------ */
+static Datum
+EpochToTimestamptz(int64 secs)
+{
+	return TimestampTzGetDatum((secs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+							   * USECS_PER_SEC);
+}
+
+static bool
+IsoDate(const char *s, Datum *out)
+{
+	int			y,
+				m,
+				d;
+
+	if (!IdenfyParseIsoDate(s, &y, &m, &d))
+		return false;
+	*out = DateADTGetDatum(date2j(y, m, d) - POSTGRES_EPOCH_JDATE);
+	return true;
+}
+
+static Datum
+TextArray(List *strings)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(strings), 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, strings)
+		elems[n++] = CStringGetTextDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+EnumArray(Oid elemtype, const Oid *oids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i,
+				k = 0;
+
+	for (i = 0; i < n; i++)
+		if (OidIsValid(oids[i]))
+			elems[k++] = ObjectIdGetDatum(oids[i]);
+	return PointerGetDatum(construct_array(elems, k, elemtype, sizeof(Oid), true, TYPALIGN_INT));
+}
+
+static void
+ColumnValue(const IdenfyCallback *cb, const Column *c, Datum *value, char *null)
+{
+	const IdenfyValue *v = &cb->v[c->slot];
+
+	*null = 'n';
+	if (!v->present)
+	{
+		/* empty lists, not nulls, for the tag arrays */
+		if (c->kind == C_LABEL_ARRAY)
+		{
+			*value = EnumArray(IdenfyVocabType(c->vocab), NULL, 0);
+			*null = ' ';
+		}
+		return;
+	}
+	*null = ' ';
+	switch (c->kind)
+	{
+		case C_TEXT:
+			*value = CStringGetTextDatum(v->str);
+			break;
+		case C_LABEL:
+			if (OidIsValid(v->label.oid))
+				*value = ObjectIdGetDatum(v->label.oid);
+			else
+				*null = 'n';
+			break;
+		case C_LABEL_ARRAY:
+			*value = EnumArray(IdenfyVocabType(c->vocab), v->oids, list_length(v->list));
+			break;
+		case C_TEXT_ARRAY:
+			*value = TextArray(v->list);
+			break;
+		case C_BOOL:
+			*value = BoolGetDatum(v->boolean);
+			break;
+		case C_TIMESTAMPTZ:
+			*value = EpochToTimestamptz(v->epoch);
+			break;
+		case C_INET:
+			*value = DirectFunctionCall1(inet_in, CStringGetDatum(v->str));
+			break;
+		case C_DATE:
+			if (!IsoDate(v->str, value))
+				*null = 'n';
+			break;
+		case C_JSONB:
+			*value = JsonbPGetDatum(v->json);
+			break;
+		case C_NUMERIC:
+			*value = v->numeric;
+			break;
+	}
+}
+
+/* {"json.path": ["value", ...]} of the unknown vendor values, or NULL. */
+static Jsonb *
+UnknownValuesJsonb(List *unknown)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	jv;
+	ListCell   *lc;
+	const char *open_path = NULL;
+	JsonbValue *res;
+
+	if (unknown == NIL)
+		return NULL;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, unknown)
+	{
+		IdenfyUnknown *u = lfirst(lc);
+
+		/* values of one path are adjacent in the list */
+		if (open_path == NULL || strcmp(open_path, u->path) != 0)
+		{
+			if (open_path != NULL)
+				pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+			jv.type = jbvString;
+			jv.val.string.val = (char *) u->path;
+			jv.val.string.len = strlen(u->path);
+			pushJsonbValue(&state, WJB_KEY, &jv);
+			pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+			open_path = u->path;
+		}
+		jv.type = jbvString;
+		jv.val.string.val = (char *) u->value;
+		jv.val.string.len = strlen(u->value);
+		pushJsonbValue(&state, WJB_ELEM, &jv);
+	}
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* ------------------------------------------------------------------------
+ * Steps.
+ * ------------------------------------------------------------------------ */
+
+/* IdenfyLockScanRef: serialize the callbacks of one scanRef (see header). */
+void
+IdenfyLockScanRef(const char *scan_ref)
+{
+	LOCKTAG		tag;
+	uint32		h = hash_bytes((const unsigned char *) scan_ref, strlen(scan_ref));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IDENFY_LOCK_CLASS, h, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* IdenfyLoadState: what the ordering rules need of the stored state. */
+void
+IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
+{
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bytea	   *sha = palloc(VARHDRSZ + IDENFY_SHA256_LEN);
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
+	memcpy(VARDATA(sha), cb->sha256, IDENFY_SHA256_LEN);
+	values[0] = CStringGetTextDatum(cb->v[SLOT_SCAN_REF].str);
+	values[1] = PointerGetDatum(sha);
+	if (cb->expiration_notice)
+		values[2] = CStringGetTextDatum(cb->v[SLOT_EXPIRATION_THRESHOLD].str);
+	else
+		nulls[2] = 'n';
+
+	Execute(PLAN_STATE, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "idenfy: state query returned " UINT64_FORMAT " rows", SPI_processed);
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	memset(state, 0, sizeof(*state));
+	state->exists = DatumGetBool(SPI_getbinval(row, desc, 1, &isnull));
+	d = SPI_getbinval(row, desc, 2, &isnull);
+	state->final = !isnull && DatumGetBool(d);
+	d = SPI_getbinval(row, desc, 3, &isnull);
+	state->has_manual = !isnull && DatumGetBool(d);
+	d = SPI_getbinval(row, desc, 4, &isnull);
+	state->decision = isnull ? InvalidOid : DatumGetObjectId(d);
+	d = SPI_getbinval(row, desc, 5, &isnull);
+	state->seen_payload = !isnull;
+	state->seen_id = isnull ? 0 : DatumGetInt64(d);
+	state->notice_exists = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
+}
+
+/*
+ * IdenfyDecideCallback: the decision rules applied to a callback about to
+ * become the current state, with the tag policies looked up (only when the
+ * callback has tags).
+ */
+IdenfyDecision
+IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
+{
+	IdenfyDecisionInput in;
+	const IdenfyValue *mf = &cb->v[SLOT_MANUAL_FACE];
+	const IdenfyValue *md = &cb->v[SLOT_MANUAL_DOCUMENT];
+	const IdenfyValue *tagslots[2] = {&cb->v[SLOT_FRAUD_TAGS], &cb->v[SLOT_MISMATCH_TAGS]};
+	int			ntags = list_length(tagslots[0]->list) + list_length(tagslots[1]->list);
+	int			i,
+				k;
+
+	memset(&in, 0, sizeof(in));
+	in.final = cb->final;
+	in.cancelled = cb->cancelled;
+	in.overall = cb->v[SLOT_OVERALL].label.raw;
+	in.face = mf->present ? mf->label.raw : cb->v[SLOT_AUTO_FACE].label.raw;
+	in.document = md->present ? md->label.raw : cb->v[SLOT_AUTO_DOCUMENT].label.raw;
+	if (cb->unknown != NIL)
+		in.unknown_path = ((IdenfyUnknown *) linitial(cb->unknown))->path;
+
+	in.ntags = 0;
+	in.tags = palloc(sizeof(char *) * Max(ntags, 1));
+	for (k = 0; k < 2; k++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, tagslots[k]->list)
+			in.tags[in.ntags++] = lfirst(lc);
+	}
+
+	/* policies only matter past rule 5, and only when there are tags */
+	if (in.ntags > 0 && in.final && in.unknown_path == NULL)
+	{
+		int		   *policies = palloc(sizeof(int) * in.ntags);
+		Datum		arg;
+		uint64		r;
+
+		for (i = 0; i < in.ntags; i++)
+			policies[i] = -1;
+		{
+			List	   *l = NIL;
+
+			for (i = 0; i < in.ntags; i++)
+				l = lappend(l, (char *) in.tags[i]);
+			arg = TextArray(l);
+		}
+		Execute(PLAN_POLICIES, &arg, NULL, SPI_OK_SELECT);
+		for (r = 0; r < SPI_processed; r++)
+		{
+			char	   *tag = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+			char	   *policy = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+			int			p = strcmp(policy, "APPROVED") == 0 ? DECISION_APPROVED :
+			strcmp(policy, "DENIED") == 0 ? DECISION_DENIED : DECISION_REVIEW;
+
+			for (i = 0; i < in.ntags; i++)
+				if (strcmp(in.tags[i], tag) == 0)
+					policies[i] = p;
+		}
+		in.tag_policies = policies;
+	}
+	return IdenfyDecide(&in, reasons);
+}
+
+static void
+StoreFileUrls(const char *scan_ref, List *file_urls)
+{
+	int			n = list_length(file_urls);
+	Datum	   *sources = palloc(sizeof(Datum) * n);
+	Datum	   *names = palloc(sizeof(Datum) * n);
+	Datum	   *urls = palloc(sizeof(Datum) * n);
+	Datum	   *expires = palloc(sizeof(Datum) * n);
+	bool	   *expires_null = palloc(sizeof(bool) * n);
+	Datum		values[5];
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	ListCell   *lc;
+	int			i = 0;
+	Oid			source_oids[2];
+
+	source_oids[0] = IdenfyVocabLookup(VOCAB_FILE_SOURCE, "fileUrls");
+	source_oids[1] = IdenfyVocabLookup(VOCAB_FILE_SOURCE, "additionalStepPdfUrls");
+	foreach(lc, file_urls)
+	{
+		IdenfyFileUrl *f = lfirst(lc);
+
+		sources[i] = ObjectIdGetDatum(source_oids[f->source]);
+		names[i] = CStringGetTextDatum(f->name);
+		urls[i] = CStringGetTextDatum(f->url);
+		expires_null[i] = !f->has_expiry || f->expires > INT64CONST(253402300799);
+		expires[i] = expires_null[i] ? (Datum) 0 : EpochToTimestamptz(f->expires);
+		i++;
+	}
+	values[0] = CStringGetTextDatum(scan_ref);
+	values[1] = PointerGetDatum(construct_array(sources, n, IdenfyVocabType(VOCAB_FILE_SOURCE),
+												sizeof(Oid), true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(urls, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_md_array(expires, expires_null, 1, dims, lbs,
+												   TIMESTAMPTZOID, sizeof(TimestampTz),
+												   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	Execute(PLAN_FILE_URLS, values, NULL, SPI_OK_INSERT);
+}
+
+static void
+StoreServices(const char *scan_ref, List *services)
+{
+	enum
+	{
+		A_LIST, A_ORD, A_NAME, A_GROUP, A_UID, A_OVERALL, A_SUSPECTED, A_USED,
+		A_FOUND, A_SUCCESSFUL, A_ERROR, A_DATA, A_COUNT
+	};
+	static const Oid elemtypes[A_COUNT] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, BOOLOID, BOOLOID, BOOLOID, BOOLOID, TEXTOID, JSONBOID};
+	int			n = list_length(services);
+	Datum	   *elems[A_COUNT];
+	bool	   *isnull[A_COUNT];
+	Datum		values[1 + A_COUNT];
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	ListCell   *lc;
+	int			a,
+				i = 0;
+
+	for (a = 0; a < A_COUNT; a++)
+	{
+		elems[a] = palloc0(sizeof(Datum) * n);
+		isnull[a] = palloc0(sizeof(bool) * n);
+	}
+#define SET_TEXT(a, s) ((s) ? (elems[a][i] = CStringGetTextDatum(s)) : (isnull[a][i] = true, (Datum) 0))
+#define SET_BOOL(a, t) ((t) >= 0 ? (elems[a][i] = BoolGetDatum((t) == 1)) : (isnull[a][i] = true, (Datum) 0))
+	foreach(lc, services)
+	{
+		IdenfyService *s = lfirst(lc);
+
+		SET_TEXT(A_LIST, s->list);
+		elems[A_ORD][i] = Int32GetDatum(s->ord);
+		SET_TEXT(A_NAME, s->service_name);
+		SET_TEXT(A_GROUP, s->service_group_type);
+		SET_TEXT(A_UID, s->uid);
+		SET_TEXT(A_OVERALL, s->overall_status);
+		SET_BOOL(A_SUSPECTED, s->suspected);
+		SET_BOOL(A_USED, s->used);
+		SET_BOOL(A_FOUND, s->found);
+		SET_BOOL(A_SUCCESSFUL, s->check_successful);
+		SET_TEXT(A_ERROR, s->error_message);
+		if (s->data)
+			elems[A_DATA][i] = JsonbPGetDatum(s->data);
+		else
+			isnull[A_DATA][i] = true;
+		i++;
+	}
+#undef SET_TEXT
+#undef SET_BOOL
+	values[0] = CStringGetTextDatum(scan_ref);
+	for (a = 0; a < A_COUNT; a++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(elemtypes[a], &typlen, &typbyval, &typalign);
+		values[1 + a] = PointerGetDatum(construct_md_array(elems[a], isnull[a], 1, dims, lbs,
+														   elemtypes[a], typlen, typbyval, typalign));
+	}
+	Execute(PLAN_SERVICES, values, NULL, SPI_OK_INSERT);
+}
+
+static void
+StoreFaceLinks(const IdenfyCallback *cb)
+{
+	List	   *selfie = cb->v[SLOT_DUPLICATE_FACES].list;
+	List	   *document = cb->v[SLOT_DUPLICATE_DOC_FACES].list;
+	int			n = list_length(selfie) + list_length(document);
+	Datum	   *kinds = palloc(sizeof(Datum) * n);
+	List	   *others = list_concat_copy(selfie, document);
+	Datum		values[3];
+	Oid			kind_selfie = IdenfyVocabLookup(VOCAB_FACE_MATCH_KIND, "selfie");
+	Oid			kind_document = IdenfyVocabLookup(VOCAB_FACE_MATCH_KIND, "document");
+	int			i;
+
+	for (i = 0; i < n; i++)
+		kinds[i] = ObjectIdGetDatum(i < list_length(selfie) ? kind_selfie : kind_document);
+	values[0] = CStringGetTextDatum(cb->v[SLOT_SCAN_REF].str);
+	values[1] = PointerGetDatum(construct_array(kinds, n, IdenfyVocabType(VOCAB_FACE_MATCH_KIND),
+												sizeof(Oid), true, TYPALIGN_INT));
+	values[2] = TextArray(others);
+	Execute(PLAN_FACE_LINKS, values, NULL, SPI_OK_INSERT);
+}
+
+static int64
+StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome)
+{
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bytea	   *sha = palloc(VARHDRSZ + IDENFY_SHA256_LEN);
+	bool		isnull;
+
+	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
+	memcpy(VARDATA(sha), cb->sha256, IDENFY_SHA256_LEN);
+	values[0] = CStringGetTextDatum(cb->v[SLOT_SCAN_REF].str);
+	values[1] = PointerGetDatum(sha);
+	if (OidIsValid(cb->event_type.oid))
+		values[2] = ObjectIdGetDatum(cb->event_type.oid);
+	else
+		nulls[2] = 'n';
+	if (cb->event_type_raw)
+		values[3] = CStringGetTextDatum(cb->event_type_raw);
+	else
+		nulls[3] = 'n';
+	if (cb->expiration_notice)
+		nulls[4] = nulls[5] = 'n';
+	else
+	{
+		values[4] = BoolGetDatum(cb->final);
+		values[5] = BoolGetDatum(cb->has_manual);
+	}
+	values[6] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(outcome)));
+	values[7] = JsonbPGetDatum(cb->payload);
+
+	Execute(PLAN_HISTORY, values, nulls, SPI_OK_INSERT_RETURNING);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static void
+StoreNotice(const IdenfyCallback *cb, int64 callback_id)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	const IdenfyValue *threshold = &cb->v[SLOT_EXPIRATION_THRESHOLD];
+	const IdenfyValue *expiry = &cb->v[SLOT_DOCUMENT_EXPIRATION];
+
+	values[0] = CStringGetTextDatum(cb->v[SLOT_SCAN_REF].str);
+	values[1] = CStringGetTextDatum(threshold->str);
+	if (OidIsValid(threshold->label.oid))
+		values[2] = ObjectIdGetDatum(threshold->label.oid);
+	else
+		nulls[2] = 'n';
+	if (cb->v[SLOT_CLIENT_ID].present)
+		values[3] = CStringGetTextDatum(cb->v[SLOT_CLIENT_ID].str);
+	else
+		nulls[3] = 'n';
+	if (expiry->present)
+	{
+		values[4] = CStringGetTextDatum(expiry->str);
+		if (!IsoDate(expiry->str, &values[5]))
+			nulls[5] = 'n';
+	}
+	else
+		nulls[4] = nulls[5] = 'n';
+	values[6] = Int64GetDatum(callback_id);
+	Execute(PLAN_NOTICE, values, nulls, SPI_OK_INSERT);
+}
+
+static void
+StoreCurrent(const IdenfyCallback *cb, IdenfyOutcome outcome,
+			 IdenfyDecision decision, List *reasons, int64 callback_id)
+{
+	const char *scan_ref = cb->v[SLOT_SCAN_REF].str;
+	Datum		values[VERIFICATION_NPARAMS];
+	char		nulls[VERIFICATION_NPARAMS];
+	Jsonb	   *unknown = UnknownValuesJsonb(cb->unknown);
+	int			i;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(scan_ref);
+	values[1] = BoolGetDatum(cb->final);
+	values[2] = BoolGetDatum(cb->has_manual);
+	values[3] = BoolGetDatum(cb->cancelled);
+	if (OidIsValid(cb->event_type.oid))
+		values[4] = ObjectIdGetDatum(cb->event_type.oid);
+	else
+		nulls[4] = 'n';
+	if (unknown)
+		values[5] = JsonbPGetDatum(unknown);
+	else
+		nulls[5] = 'n';
+	values[6] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_DECISION, IdenfyDecisionName(decision)));
+	values[7] = TextArray(reasons);
+	values[8] = Int64GetDatum(callback_id);
+	for (i = 0; i < (int) lengthof(verification_columns); i++)
+		ColumnValue(cb, &verification_columns[i], &values[VERIFICATION_HEAD + i],
+					&nulls[VERIFICATION_HEAD + i]);
+	Execute(PLAN_VERIFICATION, values, nulls, SPI_OK_INSERT);
+
+	/* an update replaces the children of the previous callback */
+	if (outcome == OUTCOME_UPDATED)
+	{
+		Datum		args[2];
+
+		args[0] = values[0];
+		args[1] = BoolGetDatum(!cb->has_data);
+		Execute(PLAN_DELETE_CHILDREN, args, NULL, SPI_OK_DELETE);
+	}
+
+	if (cb->has_data)
+	{
+		Datum		dvalues[DOCUMENT_NPARAMS];
+		char		dnulls[DOCUMENT_NPARAMS];
+
+		dvalues[0] = values[0];
+		dnulls[0] = ' ';
+		for (i = 0; i < (int) lengthof(document_columns); i++)
+			ColumnValue(cb, &document_columns[i], &dvalues[1 + i], &dnulls[1 + i]);
+		Execute(PLAN_DOCUMENT, dvalues, dnulls, SPI_OK_INSERT);
+	}
+	if (cb->file_urls != NIL)
+		StoreFileUrls(scan_ref, cb->file_urls);
+	if (cb->services != NIL)
+		StoreServices(scan_ref, cb->services);
+	if (cb->v[SLOT_DUPLICATE_FACES].list != NIL || cb->v[SLOT_DUPLICATE_DOC_FACES].list != NIL)
+		StoreFaceLinks(cb);
+}
+
+/*
+ * IdenfyStoreCallback: history, then (created, updated) the current state.
+ * Returns the history row's id.  Not called for duplicates.
+ */
+int64
+IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
+					IdenfyDecision decision, List *reasons)
+{
+	int64		callback_id;
+
+	Assert(outcome != OUTCOME_DUPLICATE && outcome != OUTCOME_QUARANTINED);
+	callback_id = StoreHistory(cb, outcome);
+	if (cb->expiration_notice)
+		StoreNotice(cb, callback_id);
+	else if (outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED)
+		StoreCurrent(cb, outcome, decision, reasons, callback_id);
+	return callback_id;
+}
+
+/* IdenfyStoreQuarantine: keep an invalid callback with its error. */
+void
+IdenfyStoreQuarantine(Jsonb *payload, const char *event_type, const char *reason,
+					  const IdenfyReadError *err)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(IdenfyPayloadScanRef(payload));
+	if (event_type)
+		values[1] = CStringGetTextDatum(event_type);
+	else
+		nulls[1] = 'n';
+	values[2] = CStringGetTextDatum(reason);
+	values[3] = CStringGetTextDatum(unpack_sql_state(err->sqlstate));
+	values[4] = CStringGetTextDatum(err->message);
+	if (err->detail)
+		values[5] = CStringGetTextDatum(err->detail);
+	else
+		nulls[5] = 'n';
+	if (payload)
+		values[6] = JsonbPGetDatum(payload);
+	else
+		nulls[6] = 'n';
+	Execute(PLAN_QUARANTINE, values, nulls, SPI_OK_INSERT);
+}

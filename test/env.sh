@@ -1,0 +1,105 @@
+# test/env.sh: shared set-up of the demo, test and bench commands.
+#
+# Sourced, not run.  On a fresh Debian 12 machine, as root, it installs what
+# is missing (apt-get), builds and installs the extension and the loader, and
+# starts a throwaway PostgreSQL 15 cluster inside the project folder
+# (.run/), owned by the postgres user (initdb and the server refuse root).
+# Afterwards PGHOST, PGPORT and PGUSER point at that cluster.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PORT=${IDENFY_TEST_PORT:-54329}
+PACKAGES="postgresql-15 postgresql-server-dev-15 libjson-c-dev libpq-dev pkg-config
+          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then
+		su postgres -s /bin/bash -c "$*"
+	else
+		bash -c "$*"
+	fi
+}
+
+install_packages() {
+	local missing=""
+	for p in $PACKAGES; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		say "installing:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		# do not let the package start Debian's own cluster on port 5432
+		apt-get install -y -qq $missing >/dev/null
+	fi
+	# Debian's postgresql-common creates and starts a "main" cluster on
+	# install; it is not ours and not needed.
+	if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q ' online'; then
+		pg_ctlcluster 15 main stop 2>/dev/null || true
+	fi
+}
+
+build_install() {
+	say "building and installing idenfy"
+	make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config >/dev/null
+	make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config install >/dev/null
+}
+
+# Where the cluster lives: .run/ in the project, when the postgres user
+# can reach the project folder; else a folder under /tmp.
+choose_run_dir() {
+	if as_postgres "test -r '$ROOT/sql' && test -x '$ROOT'"; then
+		RUN="$ROOT/.run"
+		TREE="$ROOT"
+	else
+		RUN="/tmp/idenfy-run-$(echo "$ROOT" | md5sum | cut -c1-8)"
+		TREE="$RUN/tree"
+	fi
+	mkdir -p "$RUN"
+	chown postgres "$RUN" 2>/dev/null || true
+	if [ "$TREE" != "$ROOT" ]; then
+		rm -rf "$TREE"
+		mkdir -p "$TREE"
+		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$TREE/"
+		chown -R postgres "$TREE" 2>/dev/null || true
+	fi
+	export RUN TREE
+}
+
+start_cluster() {
+	choose_run_dir
+	if [ ! -f "$RUN/data/PG_VERSION" ]; then
+		say "creating a throwaway cluster in $RUN/data"
+		as_postgres "$PGBIN/initdb -D '$RUN/data' -A trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync >'$RUN/initdb.log' 2>&1"
+		cat >>"$RUN/data/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$RUN'
+logging_collector = off
+log_min_messages = warning
+max_connections = 60
+CONF
+	fi
+	if ! as_postgres "$PGBIN/pg_ctl -D '$RUN/data' status" >/dev/null 2>&1; then
+		say "starting PostgreSQL on $RUN (port $PORT)"
+		as_postgres "$PGBIN/pg_ctl -D '$RUN/data' -l '$RUN/server.log' -w start" >/dev/null
+	fi
+	export PGHOST="$RUN" PGPORT="$PORT" PGUSER=postgres
+	export PATH="$PGBIN:$PATH"
+}
+
+stop_cluster() {
+	as_postgres "$PGBIN/pg_ctl -D '$RUN/data' -m fast -w stop" >/dev/null 2>&1 || true
+}
+
+setup_all() {
+	if [ "$(id -u)" = 0 ]; then
+		install_packages
+		build_install
+	fi
+	start_cluster
+}
