@@ -431,3 +431,23 @@ CREATE TRIGGER tag_policy_update AFTER UPDATE ON idenfy.tag_policy
 CREATE TRIGGER tag_policy_delete AFTER DELETE ON idenfy.tag_policy
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION idenfy.tag_policy_changed();
+
+/* Notifications: a row trigger, so every path that changes a decision notifies. */
+CREATE FUNCTION idenfy.notify_decision()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'idenfy_notify_decision';
+COMMENT ON FUNCTION idenfy.notify_decision() IS
+'NOTIFY on channel idenfy.notify_channel with {scanRef, clientId, decision, previousDecision, final}';
+
+CREATE TRIGGER verification_notify_insert AFTER INSERT ON idenfy.verification
+	FOR EACH ROW EXECUTE FUNCTION idenfy.notify_decision();
+CREATE TRIGGER verification_notify_update AFTER UPDATE ON idenfy.verification
+	FOR EACH ROW
+	WHEN (OLD.decision IS DISTINCT FROM NEW.decision OR OLD.final IS DISTINCT FROM NEW.final)
+	EXECUTE FUNCTION idenfy.notify_decision();
+COMMENT ON TRIGGER verification_notify_insert ON idenfy.verification IS 'a new verification: notify its first decision';
+COMMENT ON TRIGGER verification_notify_update ON idenfy.verification IS 'notify when the decision or finality changes';
+COMMENT ON TRIGGER tag_policy_insert ON idenfy.tag_policy IS 'recompute the decisions of verifications with the new tags';
+COMMENT ON TRIGGER tag_policy_update ON idenfy.tag_policy IS 'recompute the decisions of verifications with the changed tags';
+COMMENT ON TRIGGER tag_policy_delete ON idenfy.tag_policy IS 'recompute the decisions of verifications with the removed tags';

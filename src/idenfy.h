@@ -10,6 +10,7 @@
  *	 rules.c   ordering rules (created/updated/stale/duplicate) and
  *			   decision rules (PENDING/APPROVED/DENIED/REVIEW/EXPIRED)
  *	 store.c   SPI writes: lock the scanRef, history, current state, children
+ *	 decision.c stored decisions recomputed (tag policy changes)
  *	 notify.c  trigger on idenfy.verification: NOTIFY on decision changes
  *	 idenfy.c  module entry, settings and the SQL-callable ingest function
  *

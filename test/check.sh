@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test/check.sh: run every test of idenfy.
+#
+#   bash test/check.sh            # as root on a fresh Debian 12: installs, builds, tests
+#
+# Sets up everything (test/env.sh), then runs the pg_regress suite (sql/,
+# expected/), the isolation specs (test/specs, test/expected) and the
+# scripted tests (test/t/*.sh, test/load/run.sh).  Ends with the line
+# "N passed, N failed" and a non-zero exit status when anything failed.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+setup_all
+trap stop_cluster EXIT
+
+PGXS_DIR=$(dirname "$($PGBIN/pg_config --pgxs)")/..
+OUT="$RUN/out"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+chown postgres "$OUT" 2>/dev/null || true
+passed=0
+failed=0
+failures=""
+
+count() {
+	# count() LOG: tally "... ok" / "... FAILED" lines of pg_regress, "ok N" / "not ok N" of TAP
+	local ok bad
+	ok=$(grep -Ec '(\.\.\. ok|^ok [0-9]+)' "$1" || true)
+	bad=$(grep -Ec '(\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+)' "$1" || true)
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	if [ "$bad" -gt 0 ]; then
+		failures="$failures $(basename "$1" .log)"
+	fi
+}
+
+regress_opts="--bindir=$PGBIN --host=$PGHOST --port=$PGPORT --load-extension=idenfy"
+
+say "pg_regress: $(make -s -C "$ROOT" print-REGRESS)"
+as_postgres "cd '$TREE' && '$PGXS_DIR/test/regress/pg_regress' --inputdir=. --outputdir='$OUT/regress' \
+	--dbname=idenfy_regress $regress_opts $(make -s -C "$ROOT" print-REGRESS)" >"$OUT/regress.log" 2>&1 || true
+cat "$OUT/regress.log" | grep -E '^(test| +[0-9]|ok|not ok)|\.\.\.' || true
+count "$OUT/regress.log"
+
+say "isolation: $(make -s -C "$ROOT" print-ISOLATION)"
+as_postgres "cd '$TREE' && '$PGXS_DIR/test/isolation/pg_isolation_regress' --inputdir=test --outputdir='$OUT/isolation' \
+	--dbname=idenfy_isolation $regress_opts $(make -s -C "$ROOT" print-ISOLATION)" >"$OUT/isolation.log" 2>&1 || true
+grep -E '\.\.\.' "$OUT/isolation.log" || true
+count "$OUT/isolation.log"
+
+for t in "$ROOT"/test/t/*.sh "$ROOT"/test/load/run.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$(dirname "$t")")-$(basename "$t" .sh)
+	say "script: ${t#$ROOT/}"
+	as_postgres "cd '$TREE' && PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER=postgres PGDATABASE=postgres \
+		IDENFY_LOAD='$ROOT/src/load/idenfy-load' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || true
+	grep -E '^(ok|not ok) [0-9]+' "$OUT/$name.log" || tail -5 "$OUT/$name.log"
+	count "$OUT/$name.log"
+done
+
+for f in "$OUT"/regress/regression.diffs "$OUT"/isolation/regression.diffs; do
+	if [ -s "$f" ]; then
+		say "differences: $f"
+		head -200 "$f"
+	fi
+done
+[ -z "$failures" ] || say "failed:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
