@@ -451,3 +451,239 @@ COMMENT ON TRIGGER verification_notify_update ON idenfy.verification IS 'notify 
 COMMENT ON TRIGGER tag_policy_insert ON idenfy.tag_policy IS 'recompute the decisions of verifications with the new tags';
 COMMENT ON TRIGGER tag_policy_update ON idenfy.tag_policy IS 'recompute the decisions of verifications with the changed tags';
 COMMENT ON TRIGGER tag_policy_delete ON idenfy.tag_policy IS 'recompute the decisions of verifications with the removed tags';
+
+/* ------------------------------------------------------------------------
+ * Questions apps and analysts ask.  They read the tables; none parses a
+ * callback.
+ * ------------------------------------------------------------------------ */
+CREATE INDEX verification_decision_idx ON idenfy.verification (decision);
+COMMENT ON INDEX idenfy.verification_decision_idx IS 'decision counts and lists by decision (index-only scans)';
+CREATE INDEX verification_doc_expired_idx ON idenfy.verification (scan_ref)
+	WHERE manual_document = 'DOC_EXPIRED' OR (manual_document IS NULL AND auto_document = 'DOC_EXPIRED');
+COMMENT ON INDEX idenfy.verification_doc_expired_idx IS 'verifications whose document result is DOC_EXPIRED';
+
+CREATE FUNCTION @extschema@.idenfy_effective_decision(scan_ref text)
+RETURNS idenfy.decision
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT v.decision FROM idenfy.verification v
+	 WHERE v.scan_ref OPERATOR(pg_catalog.=) idenfy_effective_decision.scan_ref
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_effective_decision(text) IS
+'effective decision of a verification (README: decision rules); NULL for a scanRef never seen';
+
+CREATE FUNCTION @extschema@.idenfy_decision(scan_ref text,
+	OUT decision idenfy.decision, OUT reasons text[], OUT final boolean,
+	OUT overall idenfy.overall_status, OUT updated_at timestamptz)
+RETURNS record
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT v.decision, v.decision_reasons, v.final, v.overall, v.updated_at
+	  FROM idenfy.verification v
+	 WHERE v.scan_ref OPERATOR(pg_catalog.=) idenfy_decision.scan_ref
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_decision(text) IS
+'effective decision with the reasons behind it (e.g. FACE:FACE_MISMATCH, TAG:DOC_MOBILE_PHOTO, UNKNOWN_VALUE:status.fraudTags)';
+
+CREATE FUNCTION @extschema@.idenfy_duplicate_faces(scan_ref text)
+RETURNS TABLE (other_scan_ref text, kind idenfy.face_match_kind, direction text,
+			   other_client_id text, other_decision idenfy.decision, other_known boolean)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT l.other, l.kind,
+		   CASE WHEN pg_catalog.bool_or(l.listed) AND pg_catalog.bool_or(NOT l.listed) THEN 'both'
+				WHEN pg_catalog.bool_or(l.listed) THEN 'listed'
+				ELSE 'listed_by' END,
+		   v.client_id, v.decision, v.scan_ref IS NOT NULL
+	  FROM (SELECT f.other_scan_ref AS other, f.kind, true AS listed
+			  FROM idenfy.face_link f
+			 WHERE f.scan_ref OPERATOR(pg_catalog.=) idenfy_duplicate_faces.scan_ref
+			UNION ALL
+			SELECT f.scan_ref, f.kind, false
+			  FROM idenfy.face_link f
+			 WHERE f.other_scan_ref OPERATOR(pg_catalog.=) idenfy_duplicate_faces.scan_ref) l
+	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) l.other
+	 WHERE l.other OPERATOR(pg_catalog.<>) idenfy_duplicate_faces.scan_ref
+	 GROUP BY l.other, l.kind, v.scan_ref, v.client_id, v.decision
+	 ORDER BY l.other, l.kind
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_duplicate_faces(text) IS
+'other verifications whose selfie or document face matched this one, in both directions (listed: this one named the other; listed_by: the other named this one), with the other''s clientId and decision when it is stored here';
+
+CREATE FUNCTION @extschema@.idenfy_face_groups()
+RETURNS TABLE (group_id text, size integer, scan_refs text[], client_ids text[], decisions idenfy.decision[])
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	/* connected components of the face links, by label propagation: every
+	 * scanRef takes the smallest label among its neighbours until nothing moves */
+	CREATE TEMPORARY TABLE IF NOT EXISTS idenfy_face_edge (a text, b text) ON COMMIT DROP;
+	CREATE TEMPORARY TABLE IF NOT EXISTS idenfy_face_label (node text PRIMARY KEY, label text) ON COMMIT DROP;
+	TRUNCATE pg_temp.idenfy_face_edge, pg_temp.idenfy_face_label;
+	INSERT INTO pg_temp.idenfy_face_edge
+		SELECT f.scan_ref, f.other_scan_ref FROM idenfy.face_link f
+		 WHERE f.scan_ref OPERATOR(pg_catalog.<>) f.other_scan_ref
+		UNION
+		SELECT f.other_scan_ref, f.scan_ref FROM idenfy.face_link f
+		 WHERE f.scan_ref OPERATOR(pg_catalog.<>) f.other_scan_ref;
+	INSERT INTO pg_temp.idenfy_face_label
+		SELECT DISTINCT e.a, e.a FROM pg_temp.idenfy_face_edge e;
+	ANALYZE pg_temp.idenfy_face_edge, pg_temp.idenfy_face_label;
+	LOOP
+		UPDATE pg_temp.idenfy_face_label l SET label = m.label
+		  FROM (SELECT e.a AS node, pg_catalog.min(n.label COLLATE "C") AS label
+				  FROM pg_temp.idenfy_face_edge e
+				  JOIN pg_temp.idenfy_face_label n ON n.node OPERATOR(pg_catalog.=) e.b
+				 GROUP BY e.a) m
+		 WHERE l.node OPERATOR(pg_catalog.=) m.node
+		   AND m.label COLLATE "C" OPERATOR(pg_catalog.<) l.label COLLATE "C";
+		EXIT WHEN NOT FOUND;
+	END LOOP;
+	RETURN QUERY
+		SELECT l.label, pg_catalog.count(*)::integer,
+			   pg_catalog.array_agg(l.node ORDER BY l.node COLLATE "C"),
+			   pg_catalog.array_remove(pg_catalog.array_agg(DISTINCT v.client_id), NULL),
+			   pg_catalog.array_agg(v.decision ORDER BY l.node COLLATE "C")
+		  FROM pg_temp.idenfy_face_label l
+		  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) l.node
+		 GROUP BY l.label
+		 ORDER BY pg_catalog.count(*) DESC, l.label COLLATE "C";
+END
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_face_groups() IS
+'connected groups of verifications linked by duplicate faces (A~B, B~C: one group), for fraud-ring hunting: group id (its smallest scanRef), size, scanRefs, distinct clientIds, decisions (NULL where not stored here)';
+
+/* Facts about a document's expiry, one row per verification and source. */
+CREATE FUNCTION idenfy.document_expiry_facts(as_of date)
+RETURNS TABLE (scan_ref text, expiry date, expired boolean, source text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT d.scan_ref, d.doc_expiry, d.doc_expiry OPERATOR(pg_catalog.<=) as_of, 'docExpiry'
+	  FROM idenfy.document d WHERE d.doc_expiry IS NOT NULL
+	UNION ALL
+	SELECT v.scan_ref, NULL::date, true, 'DOC_EXPIRED'
+	  FROM idenfy.verification v
+	 WHERE v.manual_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED'
+		OR (v.manual_document IS NULL AND v.auto_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED')
+	UNION ALL
+	SELECT e.scan_ref, e.document_expiration,
+		   CASE WHEN e.document_expiration IS NOT NULL
+				THEN e.document_expiration OPERATOR(pg_catalog.<=) as_of
+				ELSE e.threshold OPERATOR(pg_catalog.=) 'DOCUMENT_EXPIRED' END,
+		   'DOCUMENT_EXPIRATION'
+	  FROM idenfy.document_expiration e
+$$;
+COMMENT ON FUNCTION idenfy.document_expiry_facts(date) IS
+'what is known of each verification''s document expiry as of a date: from data.docExpiry, a DOC_EXPIRED document result, DOCUMENT_EXPIRATION callbacks';
+
+CREATE FUNCTION @extschema@.idenfy_document_expired(scan_ref text, as_of date DEFAULT CURRENT_DATE)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN pg_catalog.bool_or(f.expired) THEN true
+				WHEN pg_catalog.count(f.expired) OPERATOR(pg_catalog.>) 0 THEN false END
+	  FROM (SELECT d.doc_expiry OPERATOR(pg_catalog.<=) as_of AS expired
+			  FROM idenfy.document d
+			 WHERE d.scan_ref OPERATOR(pg_catalog.=) idenfy_document_expired.scan_ref
+			UNION ALL
+			SELECT true FROM idenfy.verification v
+			 WHERE v.scan_ref OPERATOR(pg_catalog.=) idenfy_document_expired.scan_ref
+			   AND COALESCE(v.manual_document, v.auto_document) OPERATOR(pg_catalog.=) 'DOC_EXPIRED'
+			UNION ALL
+			SELECT CASE WHEN e.document_expiration IS NOT NULL
+						THEN e.document_expiration OPERATOR(pg_catalog.<=) as_of
+						ELSE e.threshold OPERATOR(pg_catalog.=) 'DOCUMENT_EXPIRED' END
+			  FROM idenfy.document_expiration e
+			 WHERE e.scan_ref OPERATOR(pg_catalog.=) idenfy_document_expired.scan_ref) f
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_document_expired(text, date) IS
+'true when the verification''s document expired on or before as_of (docExpiry, DOC_EXPIRED result, DOCUMENT_EXPIRATION callbacks), false when its expiry is known and later, NULL when unknown';
+
+/* Each person's current verification: the most recent approved one, else the most recent. */
+CREATE VIEW idenfy.client_current_verification AS
+	SELECT DISTINCT ON (v.client_id) v.client_id, v.scan_ref
+	  FROM idenfy.verification v
+	 WHERE v.client_id IS NOT NULL
+	 ORDER BY v.client_id, (v.decision OPERATOR(pg_catalog.=) 'APPROVED') DESC,
+			  COALESCE(v.finish_time, v.first_received_at) DESC, v.scan_ref;
+COMMENT ON VIEW idenfy.client_current_verification IS
+'per clientId, the verification that speaks for the person: the most recent APPROVED one, else the most recent';
+CREATE INDEX verification_client_recent_idx ON idenfy.verification
+	(client_id, (decision = 'APPROVED') DESC, (COALESCE(finish_time, first_received_at)) DESC, scan_ref);
+COMMENT ON INDEX idenfy.verification_client_recent_idx IS 'serves idenfy.client_current_verification';
+
+CREATE FUNCTION @extschema@.idenfy_expired_documents(as_of date DEFAULT CURRENT_DATE,
+	per_person boolean DEFAULT true)
+RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT v.client_id, f.scan_ref, d.doc_type, f.expiry, f.source
+	  FROM idenfy.document_expiry_facts(as_of) f
+	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
+	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
+	 WHERE f.expired
+	   AND (NOT per_person OR v.client_id IS NULL
+			OR f.scan_ref OPERATOR(pg_catalog.=) (SELECT c.scan_ref FROM idenfy.client_current_verification c
+												   WHERE c.client_id OPERATOR(pg_catalog.=) v.client_id))
+	 ORDER BY v.client_id, f.scan_ref, f.source
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_expired_documents(date, boolean) IS
+'verifications whose document expired on or before as_of, with the source of the fact; per_person: only each clientId''s current verification (a person who re-verified with a new document is not listed)';
+
+CREATE FUNCTION @extschema@.idenfy_expiring_documents(within interval,
+	as_of date DEFAULT CURRENT_DATE, per_person boolean DEFAULT true)
+RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT v.client_id, f.scan_ref, d.doc_type, f.expiry, f.source
+	  FROM idenfy.document_expiry_facts(as_of) f
+	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
+	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
+	 WHERE f.expiry OPERATOR(pg_catalog.>) as_of
+	   AND f.expiry OPERATOR(pg_catalog.<=) (as_of OPERATOR(pg_catalog.+) within)::date
+	   AND (NOT per_person OR v.client_id IS NULL
+			OR f.scan_ref OPERATOR(pg_catalog.=) (SELECT c.scan_ref FROM idenfy.client_current_verification c
+												   WHERE c.client_id OPERATOR(pg_catalog.=) v.client_id))
+	 ORDER BY f.expiry, v.client_id, f.scan_ref, f.source
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_expiring_documents(interval, date, boolean) IS
+'verifications whose document expires after as_of and within the interval, for re-verification campaigns';
+
+/* Analyst views: no personal data (names, numbers, dates of birth, addresses, IPs) and no raw payloads. */
+CREATE VIEW idenfy.verifications AS
+	SELECT v.scan_ref, v.client_id, v.external_ref, v.decision, v.decision_reasons, v.final,
+		   v.overall, v.cancelled,
+		   COALESCE(v.manual_face, v.auto_face) AS face,
+		   COALESCE(v.manual_document, v.auto_document) AS document_result,
+		   v.auto_face, v.manual_face, v.auto_document, v.manual_document,
+		   v.additional_step_status, v.fraud_tags, v.mismatch_tags,
+		   v.aml_result_class, v.peps_status, v.sanctions_status, v.adverse_media_status,
+		   v.unknown_values IS NOT NULL AS has_unknown_values, v.unknown_values,
+		   v.platform, v.start_time, v.finish_time, v.client_ip_country,
+		   v.risk_score, v.risk_level, v.event_type,
+		   d.doc_type, d.doc_issuing_country, d.doc_nationality, d.selected_country,
+		   d.doc_expiry, d.doc_date_of_issue, d.age_estimate, d.ip_proxy_risk,
+		   v.first_received_at, v.updated_at
+	  FROM idenfy.verification v
+	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) v.scan_ref;
+COMMENT ON VIEW idenfy.verifications IS
+'one row per verification with its decision, statuses, tags and document facts; no personal data, no payloads';
+
+CREATE VIEW idenfy.callbacks AS
+	SELECT c.id, c.scan_ref, c.received_at, c.event_type, c.event_type_raw, c.final,
+		   c.has_manual, c.outcome, pg_catalog.pg_column_size(c.payload) AS payload_bytes
+	  FROM idenfy.callback c;
+COMMENT ON VIEW idenfy.callbacks IS 'callback history without the payloads';
+
+CREATE VIEW idenfy.quarantined AS
+	SELECT q.id, q.scan_ref, q.received_at, q.event_type_raw, q.reason, q.sqlstate, q.message, q.detail
+	  FROM idenfy.quarantine q;
+COMMENT ON VIEW idenfy.quarantined IS 'quarantined callbacks and their errors, without the payloads';

@@ -1,0 +1,70 @@
+-- 07_queries: duplicate faces in both directions, connected groups, expired documents from each source.
+\i test/helpers.sql
+
+SELECT outcome FROM idenfy_ingest(t.fx('duplicate-faces-a'));
+SELECT outcome FROM idenfy_ingest(t.fx('duplicate-faces-b'));
+
+-- a listed b (selfie) and a never-delivered scanRef; b listed a third one (document face)
+SELECT * FROM idenfy_duplicate_faces('6e8f0a2c-5d3b-4a71-9c2e-8b7a6f5e4d0a');
+-- the other direction: b was listed by a
+SELECT * FROM idenfy_duplicate_faces('a0b2c4d6-9e8f-4c3a-8d1b-2c3d4e5f6a0b');
+-- a scanRef never delivered still has its links
+SELECT * FROM idenfy_duplicate_faces('00000000-0000-4000-8000-00000000dead');
+-- both directions at once, and a self-link that is ignored
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'g-c', 'clientId', 'client-c', 'final', true,
+  'data', jsonb_build_object('duplicateFaces', jsonb_build_array('6e8f0a2c-5d3b-4a71-9c2e-8b7a6f5e4d0a', 'g-c'))));
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'g-d', 'clientId', 'client-d', 'final', true,
+  'data', jsonb_build_object('duplicateFaces', jsonb_build_array('g-c'))));
+SELECT * FROM idenfy_duplicate_faces('g-c');
+SELECT * FROM idenfy_duplicate_faces('no-links');
+
+-- connected groups: a~b, a~dead, b~c3, c~a, d~c form one group; e~f another
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'g-e', 'clientId', 'client-e', 'final', true,
+  'data', jsonb_build_object('duplicateDocFaces', jsonb_build_array('g-f'))));
+SELECT * FROM idenfy_face_groups();
+
+-- expired documents: from docExpiry, from a DOC_EXPIRED result, from DOCUMENT_EXPIRATION callbacks
+SELECT t.reset();
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-doc', 'clientId', 'p1', 'final', true,
+  'finishTime', 1700000000, 'status', jsonb_build_object('overall', 'APPROVED', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_VALIDATED'),
+  'data', jsonb_build_object('docType', 'PASSPORT', 'docExpiry', '2024-03-09')));
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-result', 'clientId', 'p2', 'final', true,
+  'finishTime', 1700000000, 'status', jsonb_build_object('overall', 'DENIED', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_EXPIRED'),
+  'data', jsonb_build_object('docType', 'ID_CARD', 'docExpiry', 'unknown')));
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-notice', 'clientId', 'p3', 'final', true,
+  'finishTime', 1700000000, 'status', jsonb_build_object('overall', 'APPROVED', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_VALIDATED'),
+  'data', jsonb_build_object('docType', 'DRIVER_LICENSE')));
+SELECT outcome FROM idenfy_ingest('{"scanRef": "x-notice", "clientId": "p3", "expirationThreshold": "DOCUMENT_EXPIRED", "documentExpiration": "2025-01-31"}');
+-- valid until 2030, and no expiry at all
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-valid', 'clientId', 'p4', 'final', true,
+  'finishTime', 1700000000, 'status', jsonb_build_object('overall', 'APPROVED', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_VALIDATED'),
+  'data', jsonb_build_object('docType', 'PASSPORT', 'docExpiry', '2030-06-30')));
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-none', 'clientId', 'p5', 'final', true,
+  'status', jsonb_build_object('overall', 'APPROVED', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_VALIDATED'),
+  'data', jsonb_build_object('docType', 'PASSPORT', 'docExpiry', NULL)));
+
+SELECT s, idenfy_document_expired(s, '2026-01-01') AS expired_2026,
+       idenfy_document_expired(s, '2024-01-01') AS expired_2024
+  FROM unnest(ARRAY['x-doc', 'x-result', 'x-notice', 'x-valid', 'x-none', 'never-seen']) s ORDER BY s;
+SELECT * FROM idenfy_expired_documents('2026-01-01');
+SELECT * FROM idenfy_expiring_documents('5 years', '2026-01-01');
+
+-- a person who re-verified with a new document is not expired; per_person => false shows history
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-doc-2', 'clientId', 'p1', 'final', true,
+  'finishTime', 1710000000, 'status', jsonb_build_object('overall', 'APPROVED', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_VALIDATED'),
+  'data', jsonb_build_object('docType', 'PASSPORT', 'docExpiry', '2034-03-09')));
+SELECT * FROM idenfy_expired_documents('2026-01-01') WHERE client_id = 'p1';
+SELECT * FROM idenfy_expired_documents('2026-01-01', per_person => false) WHERE client_id = 'p1';
+-- ... but a later denied attempt does not replace the approved one
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-doc-3', 'clientId', 'p1', 'final', true,
+  'finishTime', 1720000000, 'status', jsonb_build_object('overall', 'DENIED', 'autoFace', 'FACE_MISMATCH', 'autoDocument', 'DOC_VALIDATED'),
+  'data', jsonb_build_object('docType', 'PASSPORT', 'docExpiry', '2020-01-01')));
+SELECT client_id, scan_ref FROM idenfy.client_current_verification WHERE client_id = 'p1';
+SELECT count(*) AS p1_expired FROM idenfy_expired_documents('2026-01-01') WHERE client_id = 'p1';
+
+-- the analyst views carry no personal data and no payloads
+SELECT attname FROM pg_attribute
+ WHERE attrelid IN ('idenfy.verifications'::regclass, 'idenfy.callbacks'::regclass, 'idenfy.quarantined'::regclass)
+   AND attnum > 0
+   AND (attname ~ '(name|number|personal|dob|address|ip$|payload$|url|additional_data|birth)')
+ ORDER BY attname;
