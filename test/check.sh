@@ -51,10 +51,18 @@ for t in "$ROOT"/test/t/*.sh "$ROOT"/test/load/run.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$(dirname "$t")")-$(basename "$t" .sh)
 	say "script: ${t#$ROOT/}"
+	rc=0
 	as_postgres "cd '$TREE' && PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER=postgres PGDATABASE=postgres \
-		IDENFY_LOAD='$ROOT/src/load/idenfy-load' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || true
-	grep -E '^(ok|not ok) [0-9]+' "$OUT/$name.log" || tail -5 "$OUT/$name.log"
+		IDENFY_LOAD='$ROOT/src/load/idenfy-load' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
+	grep -E '^(ok|not ok) [0-9]+' "$OUT/$name.log" || true
 	count "$OUT/$name.log"
+	# a script that dies without saying "not ok" still fails
+	if [ "$rc" -ne 0 ] && ! grep -qE '^not ok [0-9]+' "$OUT/$name.log"; then
+		echo "not ok - ${t#$ROOT/} exited with status $rc:"
+		tail -5 "$OUT/$name.log"
+		failed=$((failed + 1))
+		failures="$failures $name"
+	fi
 done
 
 for f in "$OUT"/regress/regression.diffs "$OUT"/isolation/regression.diffs; do
