@@ -5,6 +5,8 @@
 # starts a throwaway PostgreSQL 15 cluster inside the project folder
 # (.run/), owned by the postgres user (initdb and the server refuse root).
 # Afterwards PGHOST, PGPORT and PGUSER point at that cluster.
+# IDENFY_RUN_NAME (default .run) and IDENFY_TEST_PORT (default 54329) let
+# two clusters live side by side (the benchmarks use .run-bench, 54339).
 
 set -euo pipefail
 
@@ -52,11 +54,12 @@ build_install() {
 # Where the cluster lives: .run/ in the project, when the postgres user
 # can reach the project folder; else a folder under /tmp.
 choose_run_dir() {
+	local name=${IDENFY_RUN_NAME:-.run}
 	if as_postgres "test -r '$ROOT/sql' && test -x '$ROOT'"; then
-		RUN="$ROOT/.run"
+		RUN="$ROOT/$name"
 		TREE="$ROOT"
 	else
-		RUN="/tmp/idenfy-run-$(echo "$ROOT" | md5sum | cut -c1-8)"
+		RUN="/tmp/idenfy$name-$(echo "$ROOT" | md5sum | cut -c1-8)"
 		TREE="$RUN/tree"
 	fi
 	mkdir -p "$RUN"
