@@ -72,3 +72,14 @@ SELECT outcome, decision FROM idenfy_ingest(t.cb('d05', true, 'APPROVED', 'FACE_
 
 -- the analyst view shows one row per verification and counts by decision
 SELECT decision, count(*) FROM idenfy.verifications GROUP BY decision ORDER BY decision;
+
+-- the routable entry point: the scanRef argument must match the payload's
+SELECT scan_ref, outcome, decision FROM idenfy_ingest_routed('r-1', t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL), 'IDENTIFICATION_AUTO_FINISHED');
+SELECT scan_ref, outcome FROM idenfy_ingest_routed('r-1', t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL));
+SELECT * FROM idenfy_ingest_routed('r-2', t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL));
+SELECT * FROM idenfy_ingest_routed(NULL, t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL));
+SELECT count(*) AS stored FROM idenfy.verification WHERE scan_ref IN ('r-1', 'r-2');
+SET idenfy.on_invalid = 'quarantine';
+SELECT scan_ref, outcome FROM idenfy_ingest_routed('r-3', t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL));
+SELECT scan_ref, message FROM idenfy.quarantine ORDER BY id;
+RESET idenfy.on_invalid;

@@ -687,3 +687,22 @@ CREATE VIEW idenfy.quarantined AS
 	SELECT q.id, q.scan_ref, q.received_at, q.event_type_raw, q.reason, q.sqlstate, q.message, q.detail
 	  FROM idenfy.quarantine q;
 COMMENT ON VIEW idenfy.quarantined IS 'quarantined callbacks and their errors, without the payloads';
+
+/* The same entry point with the scanRef as a plain argument, so that a
+ * distributed setup (Citus create_distributed_function) can route the call
+ * to the node holding that scanRef.  A separate name, not an overload: with
+ * untyped literals an overload (text, jsonb, text) would capture
+ * idenfy_ingest('{...}', 'EVENT') calls. */
+CREATE FUNCTION @extschema@.idenfy_ingest_routed(
+	for_scan_ref text,
+	payload jsonb,
+	event_type text DEFAULT NULL,
+	OUT scan_ref text,
+	OUT outcome idenfy.ingest_outcome,
+	OUT decision idenfy.decision,
+	OUT callback_id bigint)
+RETURNS record
+LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'idenfy_ingest_routed';
+COMMENT ON FUNCTION @extschema@.idenfy_ingest_routed(text, jsonb, text) IS
+'idenfy_ingest with the scanRef as its first argument (which must equal the payload''s scanRef), for routing by scanRef in a distributed setup';

@@ -109,13 +109,13 @@ RejectCallback(FunctionCallInfo fcinfo, Jsonb *payload, const char *event_type,
 	return ResultRow(fcinfo, IdenfyPayloadScanRef(payload), OUTCOME_QUARANTINED, InvalidOid, 0);
 }
 
-/* idenfy_ingest(payload jsonb, event_type text): store one callback */
-PG_FUNCTION_INFO_V1(idenfy_ingest);
-Datum
-idenfy_ingest(PG_FUNCTION_ARGS)
+/*
+ * Ingest: the steps of the file header, for both entry points.  routed_scan_ref
+ * is the scanRef argument of idenfy_ingest_routed (NULL for idenfy_ingest).
+ */
+static Datum
+Ingest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const char *routed_scan_ref)
 {
-	Jsonb	   *payload = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
-	char	   *event_type = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	IdenfyCallback *cb = palloc0(sizeof(IdenfyCallback));
 	IdenfyReadError err;
 	IdenfyStoredState state;
@@ -137,6 +137,14 @@ idenfy_ingest(PG_FUNCTION_ARGS)
 	}
 	if (!IdenfyReadCallback(payload, event_type, cb, &err))
 		return RejectCallback(fcinfo, payload, event_type, &err);
+	if (routed_scan_ref != NULL && strcmp(routed_scan_ref, cb->v[SLOT_SCAN_REF].str) != 0)
+	{
+		err.sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+		err.path = "scanRef";
+		err.message = "callback field \"scanRef\" does not match the scan_ref argument";
+		err.detail = "idenfy_ingest_routed routes a callback by its scan_ref argument, which must equal the payload's scanRef.";
+		return RejectCallback(fcinfo, payload, event_type, &err);
+	}
 
 	/* 2. vocabularies */
 	IdenfyResolveVocab(cb);
@@ -150,11 +158,8 @@ idenfy_ingest(PG_FUNCTION_ARGS)
 
 	/* 4. rules */
 	outcome = IdenfyOrderCallback(&state, cb);
-	if (outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED)
-	{
-		if (!cb->expiration_notice)
-			decision = IdenfyDecideCallback(cb, &reasons);
-	}
+	if ((outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED) && !cb->expiration_notice)
+		decision = IdenfyDecideCallback(cb, &reasons);
 
 	/* 5. store */
 	if (outcome == OUTCOME_DUPLICATE)
@@ -170,4 +175,31 @@ idenfy_ingest(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	return ResultRow(fcinfo, cb->v[SLOT_SCAN_REF].str, outcome, result_decision, callback_id);
+}
+
+/* idenfy_ingest(payload jsonb, event_type text): store one callback */
+PG_FUNCTION_INFO_V1(idenfy_ingest);
+Datum
+idenfy_ingest(PG_FUNCTION_ARGS)
+{
+	return Ingest(fcinfo,
+				  PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+				  PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				  NULL);
+}
+
+/* idenfy_ingest_routed(scan_ref text, payload jsonb, event_type text): the same, routable by scan_ref */
+PG_FUNCTION_INFO_V1(idenfy_ingest_routed);
+Datum
+idenfy_ingest_routed(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("scan_ref argument of idenfy_ingest_routed is null"),
+				 errdetail("The argument routes the call and must equal the payload's scanRef.")));
+	return Ingest(fcinfo,
+				  PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+				  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				  text_to_cstring(PG_GETARG_TEXT_PP(0)));
 }

@@ -1,0 +1,1401 @@
+/*-------------------------------------------------------------------------
+ *
+ * idenfy-load.c
+ *	  Bulk loader of iDenfy callbacks: reads callbacks from files or
+ *	  standard input and feeds them to idenfy_ingest() through libpq's
+ *	  pipeline mode.
+ *
+ * Batching and error isolation.  Every record is one execution of
+ *
+ *		SELECT scan_ref, outcome FROM idenfy_ingest($1::jsonb, $2)
+ *
+ * (prepared once), sent without waiting for the previous answer: pipeline
+ * mode, so there is no round trip per record.  Records are grouped into
+ * transactions of --batch records, and each runs between a SAVEPOINT and
+ * its RELEASE, so that a record the server rejects is undone alone:
+ *
+ *		BEGIN; { SAVEPOINT; EXECUTE; RELEASE } x N; COMMIT; Sync
+ *
+ * In a pipeline, an error makes the server skip everything up to the next
+ * Sync, and leaves the explicit transaction aborted; whatever was sent
+ * behind the failed record comes back unexecuted.  When the program reads
+ * the error it marks those commands as skipped and sends Sync, ROLLBACK TO
+ * SAVEPOINT (undoing the failed record only), RELEASE SAVEPOINT, then the
+ * skipped commands again, in their order.  So the server never runs a
+ * record twice, the records before the failure stay in their transaction,
+ * records are applied in input order, and an error costs one re-send of
+ * what was in flight.  The number of records in flight adapts: halved on
+ * each error, grown by one on each success, between LOAD_WINDOW_MIN and
+ * LOAD_WINDOW_RECORDS; so a run of bad records does not make each error
+ * re-send a thousand records.
+ *
+ * Alternatives considered: (a) batches without savepoints, re-running a
+ * failed batch without its bad record: no cost per record, but work is
+ * done twice on every error and a file of bad records turns quadratic;
+ * (b) a PL/pgSQL wrapper with an EXCEPTION block: the same subtransaction
+ * as a savepoint, plus a temporary function to create.  The price of the
+ * savepoints: two short statements and one subtransaction per record.  On
+ * a busy primary, a transaction with more than 64 subtransactions makes
+ * other sessions' snapshots slower while it runs ("subxid overflow");
+ * --batch 60 stays under that limit if it matters there.
+ *
+ * --single: each record is an implicit transaction of its own (EXECUTE;
+ * Sync), still pipelined: no savepoints, nothing to recover, one commit
+ * per record.
+ *
+ * Results are matched to what was sent through a FIFO of pending
+ * commands.  An outcome is counted only once its transaction has
+ * committed.
+ *
+ * src/load/idenfy-load.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "reader.h"
+
+#define LOAD_VERSION			"1.0.0"
+#define LOAD_DEFAULT_BATCH		500
+#define LOAD_MAX_BATCH			1000000
+#define LOAD_WINDOW_RECORDS		1000	/* records sent, not yet answered */
+#define LOAD_WINDOW_MIN			8	/* ... after many errors */
+#define LOAD_WINDOW_BYTES		(16 * 1024 * 1024)
+#define LOAD_IDLE_COMMIT_MS		200 /* commit when input stalls this long */
+#define LOAD_PROGRESS_MS		200 /* at most 5 progress lines a second */
+#define LOAD_MAX_ERROR_KINDS	100
+#define LOAD_MAX_OUTCOMES		16
+
+#define STMT_INGEST			"idenfy_load_ingest"
+#define STMT_INGEST_WRAPPED	"idenfy_load_ingest_wrapped"
+#define SQL_INGEST \
+	"SELECT scan_ref, outcome FROM idenfy_ingest($1::jsonb, $2)"
+#define SQL_INGEST_WRAPPED \
+	"SELECT scan_ref, outcome FROM idenfy_ingest(($1::jsonb) -> $3::text, $2)"
+
+/* The outcomes idenfy_ingest() documents, in summary order. */
+static const char *const known_outcomes[] = {
+	"created", "updated", "stale", "duplicate", "quarantined"
+};
+#define N_KNOWN_OUTCOMES \
+	((int) (sizeof(known_outcomes) / sizeof(known_outcomes[0])))
+
+typedef enum CmdKind
+{
+	CMD_BEGIN,
+	CMD_SAVEPOINT,
+	CMD_RELEASE,
+	CMD_ROLLBACK_TO,
+	CMD_COMMIT,
+	CMD_INGEST,
+	CMD_SYNC
+} CmdKind;
+
+/* Transaction-control statements, prepared once like the ingest call. */
+static const struct
+{
+	const char *name;
+	const char *sql;
+}			control_stmts[] =
+{
+	[CMD_BEGIN] = {"idenfy_load_begin", "BEGIN"},
+	[CMD_SAVEPOINT] = {"idenfy_load_savepoint", "SAVEPOINT idenfy_load"},
+	[CMD_RELEASE] = {"idenfy_load_release", "RELEASE SAVEPOINT idenfy_load"},
+	[CMD_ROLLBACK_TO] = {"idenfy_load_rollback", "ROLLBACK TO SAVEPOINT idenfy_load"},
+	[CMD_COMMIT] = {"idenfy_load_commit", "COMMIT"},
+};
+
+typedef struct Options
+{
+	const char *conninfo;		/* -d; NULL: PG* environment variables */
+	const char *event_type;		/* --event-type; NULL: none */
+	long		batch;
+	bool		single;
+	bool		quiet;
+	bool		json;
+	char	  **files;
+	int			nfiles;
+} Options;
+
+/* A command sent and not yet fully answered. */
+typedef struct PendingCmd
+{
+	CmdKind		kind;
+	bool		skipped;		/* sent behind a failed command: discard */
+	bool		commits;		/* CMD_SYNC ending a --single transaction */
+	LoadRecord *rec;			/* CMD_INGEST */
+	size_t		bytes;			/* CMD_INGEST: record size, for the window */
+} PendingCmd;
+
+/* Ring buffer of PendingCmd. */
+typedef struct CmdQueue
+{
+	PendingCmd *items;
+	size_t		cap;
+	size_t		head;
+	size_t		len;
+} CmdQueue;
+
+typedef struct ErrorKind
+{
+	char		sqlstate[6];
+	char	   *message;		/* NULL: the "other messages" bucket */
+	long		count;
+} ErrorKind;
+
+typedef struct Loader
+{
+	const Options *opt;
+	PGconn	   *conn;
+	Reader	   *reader;
+	char	   *password;		/* to keep out of messages */
+
+	CmdQueue	queue;			/* sent, waiting for their results */
+	CmdQueue	resend;			/* skipped after an error, to send again */
+	long		window;			/* current limit on inflight */
+	long		inflight;		/* CMD_INGEST entries in the queue */
+	size_t		inflight_bytes;
+	bool		in_txn;			/* BEGIN sent, COMMIT not yet */
+	long		in_batch;		/* records sent in that transaction */
+	LoadRecord *tentative;		/* executed, waiting for their commit */
+	LoadRecord *tentative_tail;
+	long		ntentative;
+
+	long		sent;
+	long		loaded;
+	long		server_errors;
+	const char *outcome_names[LOAD_MAX_OUTCOMES];
+	long		outcome_counts[LOAD_MAX_OUTCOMES];
+	int			n_outcomes;
+	ErrorKind	kinds[LOAD_MAX_ERROR_KINDS];
+	int			n_kinds;
+
+	struct timespec started;
+	struct timespec last_progress;
+	bool		progress;
+	bool		progress_shown;
+	int64_t		total_bytes;	/* -1: unknown */
+} Loader;
+
+static const char *progname = "idenfy-load";
+
+static void Summary(Loader *L);
+
+/*
+ * Helpers
+ */
+
+static void *
+Alloc(size_t n)
+{
+	void	   *p = malloc(n);
+
+	if (p == NULL)
+	{
+		fprintf(stderr, "%s: out of memory\n", progname);
+		exit(2);
+	}
+	return p;
+}
+
+static char *
+StrDup(const char *s)
+{
+	char	   *p = Alloc(strlen(s) + 1);
+
+	return strcpy(p, s);
+}
+
+static double
+Seconds(const struct timespec *from, const struct timespec *to)
+{
+	return (double) (to->tv_sec - from->tv_sec) +
+		(double) (to->tv_nsec - from->tv_nsec) / 1e9;
+}
+
+static void
+Now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+/* Copy of msg with every occurrence of secret replaced by asterisks. */
+static char *
+Redact(const char *msg, const char *secret)
+{
+	size_t		slen = secret ? strlen(secret) : 0;
+	char	   *out = Alloc(strlen(msg) * 2 + 16);
+	char	   *o = out;
+	const char *p = msg;
+
+	if (slen == 0)
+		return strcpy(out, msg);
+	while (*p)
+	{
+		if (strncmp(p, secret, slen) == 0)
+		{
+			strcpy(o, "********");
+			o += 8;
+			p += slen;
+		}
+		else
+			*o++ = *p++;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * Copy of a libpq connection-string parse error with the quoted pieces of
+ * the string taken out: they can hold a password.  Quoted option names
+ * and single characters (as in 'missing "="') are kept.
+ */
+static char *
+RedactQuoted(const char *msg)
+{
+	char	   *out = Alloc(strlen(msg) + 1);
+	char	   *o = out;
+	const char *p = msg;
+	PQconninfoOption *defaults = PQconndefaults();
+
+	while (*p)
+	{
+		const char *close = (*p == '"') ? strchr(p + 1, '"') : NULL;
+
+		if (close != NULL)
+		{
+			size_t		n = (size_t) (close - p - 1);
+			bool		keep = (n <= 1);
+
+			for (PQconninfoOption *d = defaults; !keep && d && d->keyword; d++)
+				if (strlen(d->keyword) == n && strncmp(d->keyword, p + 1, n) == 0)
+					keep = true;
+			if (keep)
+			{
+				memcpy(o, p, n + 2);
+				o += n + 2;
+			}
+			else
+			{
+				strcpy(o, "\"...\"");
+				o += 5;
+			}
+			p = close + 1;
+		}
+		else
+			*o++ = *p++;
+	}
+	*o = '\0';
+	if (defaults)
+		PQconninfoFree(defaults);
+	return out;
+}
+
+/*
+ * Progress line (stderr, when it is a terminal)
+ */
+
+static void
+ClearProgress(Loader *L)
+{
+	if (L->progress_shown)
+	{
+		fputs("\r\033[K", stderr);
+		L->progress_shown = false;
+	}
+}
+
+static void
+FormatDuration(char *buf, size_t size, double secs)
+{
+	long		s = (long) (secs + 0.5);
+
+	if (s >= 3600)
+		snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+}
+
+static void
+Progress(Loader *L)
+{
+	struct timespec now;
+	double		elapsed;
+	long		done;
+	char		el[32];
+	char		eta[48] = "";
+	int64_t		bytes;
+
+	if (!L->progress)
+		return;
+	Now(&now);
+	if (Seconds(&L->last_progress, &now) * 1000 < LOAD_PROGRESS_MS)
+		return;
+	L->last_progress = now;
+
+	elapsed = Seconds(&L->started, &now);
+	done = L->loaded + L->server_errors + L->ntentative;
+	FormatDuration(el, sizeof(el), elapsed);
+	bytes = reader_bytes_read(L->reader);
+	if (L->total_bytes > 0 && bytes > 0 && elapsed > 0.5)
+	{
+		double		left = elapsed * (double) (L->total_bytes - bytes) / (double) bytes;
+		char		d[32];
+
+		FormatDuration(d, sizeof(d), left > 0 ? left : 0);
+		snprintf(eta, sizeof(eta), "  ETA %s", d);
+	}
+	fprintf(stderr, "\r%ld records  %.0f/s  %s elapsed%s\033[K",
+			done, elapsed > 0 ? done / elapsed : 0.0, el, eta);
+	fflush(stderr);
+	L->progress_shown = true;
+}
+
+/*
+ * Messages about records
+ */
+
+static void
+PrintLoc(const SourceLoc *loc)
+{
+	if (loc->line > 0)
+		fprintf(stderr, "%s:%ld:%ld: ", loc->file, loc->line, loc->col);
+	else
+		fprintf(stderr, "%s: ", loc->file);
+	if (loc->element > 0)
+		fprintf(stderr, "array element %ld: ", loc->element);
+}
+
+/* ReaderReportFn: a bad record or an input error. */
+static void
+ReportInputProblem(void *arg, ReaderProblem kind, const SourceLoc *loc,
+				   const char *msg)
+{
+	Loader	   *L = arg;
+
+	(void) kind;
+	ClearProgress(L);
+	PrintLoc(loc);
+	fprintf(stderr, "%s\n", msg);
+}
+
+static void
+CountError(Loader *L, const char *sqlstate, const char *message)
+{
+	ErrorKind  *k;
+	int			i;
+
+	for (i = 0; i < L->n_kinds; i++)
+	{
+		k = &L->kinds[i];
+		if (k->message != NULL && strcmp(k->sqlstate, sqlstate) == 0 &&
+			strcmp(k->message, message) == 0)
+		{
+			k->count++;
+			return;
+		}
+	}
+	if (L->n_kinds < LOAD_MAX_ERROR_KINDS)
+	{
+		k = &L->kinds[L->n_kinds++];
+		snprintf(k->sqlstate, sizeof(k->sqlstate), "%s", sqlstate);
+		k->message = StrDup(message);
+		k->count = 1;
+		return;
+	}
+
+	/* too many distinct messages: the last slot becomes "all others" */
+	k = &L->kinds[LOAD_MAX_ERROR_KINDS - 1];
+	if (k->message != NULL)
+	{
+		free(k->message);
+		k->message = NULL;
+		strcpy(k->sqlstate, "*");
+	}
+	k->count++;
+}
+
+/* The server rejected a record. */
+static void
+RecordFailed(Loader *L, const LoadRecord *rec, const PGresult *res)
+{
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+
+	if (sqlstate == NULL)
+		sqlstate = "";
+	if (primary == NULL)
+		primary = PQresultErrorMessage(res);
+
+	ClearProgress(L);
+	PrintLoc(&rec->loc);
+	fprintf(stderr, "ERROR %s: %s\n", sqlstate, primary);
+	if (detail)
+		fprintf(stderr, "  DETAIL: %s\n", detail);
+	if (hint)
+		fprintf(stderr, "  HINT: %s\n", hint);
+	CountError(L, sqlstate, primary);
+	L->server_errors++;
+}
+
+static int
+OutcomeIndex(Loader *L, const char *outcome)
+{
+	int			i;
+
+	for (i = 0; i < L->n_outcomes; i++)
+		if (strcmp(L->outcome_names[i], outcome) == 0)
+			return i;
+	if (L->n_outcomes == LOAD_MAX_OUTCOMES)
+		return LOAD_MAX_OUTCOMES - 1;
+	L->outcome_names[L->n_outcomes] = StrDup(outcome);
+	return L->n_outcomes++;
+}
+
+/*
+ * End of run on a broken connection or an unexpected answer.
+ */
+static void
+Fatal(Loader *L, int code, const char *fmt,...)
+{
+	va_list		ap;
+
+	ClearProgress(L);
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (L->inflight + L->ntentative > 0)
+		fprintf(stderr, "%s: %ld records sent were not confirmed\n",
+				progname, L->inflight + L->ntentative);
+	Summary(L);
+	exit(code);
+}
+
+static void
+ConnectionLost(Loader *L)
+{
+	char	   *msg = Redact(PQerrorMessage(L->conn), L->password);
+	size_t		n = strlen(msg);
+
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	Fatal(L, 2, "lost the connection to the server: %s", msg);
+}
+
+/*
+ * The command queue
+ */
+
+static PendingCmd *
+QueueAt(CmdQueue *q, size_t i)
+{
+	return &q->items[(q->head + i) % q->cap];
+}
+
+static void
+QueuePush(CmdQueue *q, const PendingCmd *cmd)
+{
+	if (q->len == q->cap)
+	{
+		size_t		ncap = q->cap ? q->cap * 2 : 1024;
+		PendingCmd *items = Alloc(ncap * sizeof(PendingCmd));
+		size_t		i;
+
+		for (i = 0; i < q->len; i++)
+			items[i] = *QueueAt(q, i);
+		free(q->items);
+		q->items = items;
+		q->cap = ncap;
+		q->head = 0;
+	}
+	q->items[(q->head + q->len) % q->cap] = *cmd;
+	q->len++;
+}
+
+/* Remove the first entry of q into *cmd. */
+static void
+QueueTake(CmdQueue *q, PendingCmd *cmd)
+{
+	*cmd = *QueueAt(q, 0);
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+}
+
+/* The head of the sent queue is complete. */
+static void
+QueuePop(Loader *L)
+{
+	CmdQueue   *q = &L->queue;
+	PendingCmd *cmd = QueueAt(q, 0);
+
+	if (cmd->kind == CMD_INGEST)
+	{
+		L->inflight--;
+		L->inflight_bytes -= cmd->bytes;
+	}
+	/* a record still attached here was neither done nor handed over */
+	load_record_free(cmd->rec);
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+}
+
+/*
+ * Sending
+ */
+
+static void
+SendCmd(Loader *L, CmdKind kind, LoadRecord *rec, bool commits)
+{
+	PendingCmd	cmd = {0};
+	int			ok;
+
+	if (kind == CMD_INGEST)
+	{
+		const char *params[3];
+
+		params[0] = rec->text;
+		params[1] = rec->event_type ? rec->event_type : L->opt->event_type;
+		params[2] = rec->payload_key;
+		ok = PQsendQueryPrepared(L->conn,
+								 rec->payload_key ? STMT_INGEST_WRAPPED : STMT_INGEST,
+								 rec->payload_key ? 3 : 2,
+								 params, NULL, NULL, 0);
+		cmd.bytes = rec->len;
+		L->inflight++;
+		L->inflight_bytes += rec->len;
+	}
+	else if (kind == CMD_SYNC)
+		ok = PQpipelineSync(L->conn);
+	else
+		ok = PQsendQueryPrepared(L->conn, control_stmts[kind].name,
+								 0, NULL, NULL, NULL, 0);
+	cmd.kind = kind;
+	cmd.rec = rec;
+	cmd.commits = commits;
+	QueuePush(&L->queue, &cmd);
+	if (!ok)
+		ConnectionLost(L);
+}
+
+static void
+EndBatch(Loader *L)
+{
+	SendCmd(L, CMD_COMMIT, NULL, false);
+	SendCmd(L, CMD_SYNC, NULL, false);
+	L->in_txn = false;
+	L->in_batch = 0;
+}
+
+static void
+SendRecord(Loader *L, LoadRecord *rec)
+{
+	L->sent++;
+	if (L->opt->single)
+	{
+		SendCmd(L, CMD_INGEST, rec, false);
+		SendCmd(L, CMD_SYNC, NULL, true);
+		return;
+	}
+	if (!L->in_txn)
+	{
+		SendCmd(L, CMD_BEGIN, NULL, false);
+		L->in_txn = true;
+	}
+	SendCmd(L, CMD_SAVEPOINT, NULL, false);
+	SendCmd(L, CMD_INGEST, rec, false);
+	SendCmd(L, CMD_RELEASE, NULL, false);
+	if (++L->in_batch >= L->opt->batch)
+		EndBatch(L);
+}
+
+/*
+ * A record failed inside a batch: the commands sent behind it will come
+ * back skipped.  Take the transaction back to the record's savepoint now;
+ * the skipped commands go to the front of the resend queue, which the main
+ * loop empties before it reads more input.  The head of the sent queue is
+ * the failed CMD_INGEST; the next entry is its RELEASE, not sent again.
+ */
+static void
+Recover(Loader *L)
+{
+	CmdQueue   *q = &L->queue;
+	CmdQueue	again = {0};
+	PendingCmd	cmd;
+	size_t		i;
+
+	if (q->len < 2 || QueueAt(q, 1)->kind != CMD_RELEASE)
+		Fatal(L, 1, "internal error: no RELEASE after a failed record");
+	for (i = 1; i < q->len; i++)
+	{
+		PendingCmd *sent = QueueAt(q, i);
+
+		if (i > 1)
+		{
+			cmd = *sent;
+			QueuePush(&again, &cmd);
+		}
+		sent->skipped = true;
+		sent->rec = NULL;		/* handed over to the copy */
+	}
+	while (L->resend.len > 0)
+	{
+		QueueTake(&L->resend, &cmd);
+		QueuePush(&again, &cmd);
+	}
+	free(L->resend.items);
+	L->resend = again;
+
+	SendCmd(L, CMD_SYNC, NULL, false);
+	SendCmd(L, CMD_ROLLBACK_TO, NULL, false);
+	SendCmd(L, CMD_RELEASE, NULL, false);
+}
+
+/* Send the first command of the resend queue. */
+static void
+SendAgain(Loader *L)
+{
+	PendingCmd	cmd;
+
+	QueueTake(&L->resend, &cmd);
+	SendCmd(L, cmd.kind, cmd.rec, cmd.commits);
+}
+
+/*
+ * Receiving
+ */
+
+static void
+CommitTentative(Loader *L)
+{
+	LoadRecord *rec = L->tentative;
+
+	while (rec != NULL)
+	{
+		LoadRecord *next = rec->next;
+
+		L->outcome_counts[rec->outcome]++;
+		L->loaded++;
+		load_record_free(rec);
+		rec = next;
+	}
+	L->tentative = L->tentative_tail = NULL;
+	L->ntentative = 0;
+}
+
+/* The transaction holding the tentative records failed at commit. */
+static void
+FailTentative(Loader *L, const PGresult *res)
+{
+	LoadRecord *rec = L->tentative;
+
+	while (rec != NULL)
+	{
+		LoadRecord *next = rec->next;
+
+		RecordFailed(L, rec, res);
+		load_record_free(rec);
+		rec = next;
+	}
+	L->tentative = L->tentative_tail = NULL;
+	L->ntentative = 0;
+}
+
+/* A record was executed: keep its outcome until the commit. */
+static void
+RecordDone(Loader *L, LoadRecord *rec, const PGresult *res)
+{
+	const char *outcome = "(no row)";
+
+	if (PQntuples(res) >= 1 && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1))
+		outcome = PQgetvalue(res, 0, 1);
+	rec->outcome = OutcomeIndex(L, outcome);
+	free(rec->text);
+	rec->text = NULL;
+	free(rec->event_type);
+	rec->event_type = NULL;
+	rec->next = NULL;
+	if (L->tentative_tail)
+		L->tentative_tail->next = rec;
+	else
+		L->tentative = rec;
+	L->tentative_tail = rec;
+	L->ntentative++;
+}
+
+/*
+ * Handle the result of the command at the head of the queue.  Returns
+ * true when that command is complete: always, except for an error
+ * reported at a Sync, which is followed by the Sync's own result.
+ */
+static bool
+HandleResult(Loader *L, PGresult *res)
+{
+	PendingCmd *cmd = QueueAt(&L->queue, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (PQstatus(L->conn) == CONNECTION_BAD)
+		ConnectionLost(L);
+
+	if (cmd->skipped)
+	{
+		if (st == PGRES_PIPELINE_SYNC)
+			return true;
+		if (st == PGRES_PIPELINE_ABORTED || st == PGRES_FATAL_ERROR)
+			return cmd->kind != CMD_SYNC;
+		Fatal(L, 1, "internal error: a command sent after a failed one was executed (%s)",
+			  PQresStatus(st));
+	}
+
+	switch (cmd->kind)
+	{
+		case CMD_INGEST:
+			if (st == PGRES_TUPLES_OK)
+			{
+				if (L->window < LOAD_WINDOW_RECORDS)
+					L->window++;
+				RecordDone(L, cmd->rec, res);
+				cmd->rec = NULL;
+				return true;
+			}
+			if (st == PGRES_FATAL_ERROR)
+			{
+				RecordFailed(L, cmd->rec, res);
+				load_record_free(cmd->rec);
+				cmd->rec = NULL;
+				if (!L->opt->single)
+				{
+					L->window = L->window / 2 > LOAD_WINDOW_MIN ?
+						L->window / 2 : LOAD_WINDOW_MIN;
+					Recover(L);
+				}
+				return true;
+			}
+			break;
+
+		case CMD_SYNC:
+			if (st == PGRES_PIPELINE_SYNC)
+			{
+				if (cmd->commits)
+					CommitTentative(L);
+				return true;
+			}
+			if (st == PGRES_FATAL_ERROR && cmd->commits)
+			{
+				/* the implicit commit itself failed */
+				FailTentative(L, res);
+				return false;
+			}
+			break;
+
+		case CMD_COMMIT:
+			if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0)
+			{
+				CommitTentative(L);
+				return true;
+			}
+			if (st == PGRES_FATAL_ERROR)
+			{
+				FailTentative(L, res);
+				return true;
+			}
+			break;
+
+		case CMD_BEGIN:
+		case CMD_SAVEPOINT:
+		case CMD_RELEASE:
+		case CMD_ROLLBACK_TO:
+			if (st == PGRES_COMMAND_OK)
+				return true;
+			break;
+	}
+
+	{
+		char	   *msg = Redact(PQresultErrorMessage(res), L->password);
+		size_t		n = strlen(msg);
+
+		while (n > 0 && msg[n - 1] == '\n')
+			msg[--n] = '\0';
+		Fatal(L, PQstatus(L->conn) == CONNECTION_BAD ? 2 : 1,
+			  "unexpected answer to %s: %s%s%s",
+			  cmd->kind == CMD_INGEST ? "idenfy_ingest()" :
+			  cmd->kind == CMD_SYNC ? "Sync" : control_stmts[cmd->kind].sql,
+			  PQresStatus(st), *msg ? ": " : "", msg);
+	}
+	return false;
+}
+
+/*
+ * Handle every result that has arrived; returns how many.  Each command
+ * gets one result (PQgetResult's NULL separators are not relied upon: in
+ * an aborted pipeline libpq does not return one after the error).
+ */
+static long
+ReadResults(Loader *L)
+{
+	long		n = 0;
+	int			nulls = 0;
+
+	if (!PQconsumeInput(L->conn))
+		ConnectionLost(L);
+	while (L->queue.len > 0 && !PQisBusy(L->conn))
+	{
+		PGresult   *res = PQgetResult(L->conn);
+
+		if (res == NULL)
+		{
+			/* a separator; twice in a row means nothing is there */
+			if (++nulls > 1)
+				break;
+			continue;
+		}
+		nulls = 0;
+		n++;
+		if (HandleResult(L, res))
+			QueuePop(L);
+		PQclear(res);
+	}
+	return n;
+}
+
+/*
+ * Wait until the server answers, or it can take more (want_write), or the
+ * input has data (input_fd >= 0), or timeout_ms passes (-1: no timeout).
+ */
+static void
+Wait(Loader *L, bool want_write, int input_fd, int timeout_ms)
+{
+	struct pollfd fds[2];
+	int			n = 0;
+
+	fds[n].fd = PQsocket(L->conn);
+	fds[n].events = POLLIN | (want_write ? POLLOUT : 0);
+	fds[n].revents = 0;
+	n++;
+	if (input_fd >= 0)
+	{
+		fds[n].fd = input_fd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		n++;
+	}
+	if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+		Fatal(L, 2, "poll failed: %s", strerror(errno));
+}
+
+/* May more records be sent now? */
+static bool
+HasRoom(Loader *L)
+{
+	/*
+	 * While libpq holds an aborted pipeline (from an error until the next
+	 * Sync's result) it flushes every message on its own: wait instead.
+	 */
+	if (PQpipelineStatus(L->conn) == PQ_PIPELINE_ABORTED)
+		return false;
+	return L->inflight < L->window && L->inflight_bytes < LOAD_WINDOW_BYTES;
+}
+
+/*
+ * The main loop: send commands to resend and new records while the window
+ * has room, read answers, wait when there is nothing else to do.
+ */
+static void
+Run(Loader *L)
+{
+	bool		input_done = false;
+	struct timespec idle_since = {0, 0};
+
+	for (;;)
+	{
+		bool		wait_input = false;
+		int			flush;
+		long		got;
+
+		while (HasRoom(L))
+		{
+			LoadRecord *rec;
+			ReaderStatus st;
+
+			if (L->resend.len > 0)
+			{
+				SendAgain(L);
+				continue;
+			}
+			if (input_done)
+				break;
+			st = reader_next(L->reader, false, &rec);
+			if (st == READER_END)
+				input_done = true;
+			else if (st == READER_WOULD_BLOCK)
+				wait_input = true;
+			else
+			{
+				SendRecord(L, rec);
+				continue;
+			}
+			break;
+		}
+
+		/* commit what we have when the input ends or stalls */
+		if (wait_input)
+		{
+			struct timespec now;
+
+			Now(&now);
+			if (idle_since.tv_sec == 0 && idle_since.tv_nsec == 0)
+				idle_since = now;
+			else if (L->in_txn && L->resend.len == 0 &&
+					 Seconds(&idle_since, &now) * 1000 >= LOAD_IDLE_COMMIT_MS)
+				EndBatch(L);
+		}
+		else
+			idle_since.tv_sec = idle_since.tv_nsec = 0;
+		if (input_done && L->in_txn && L->resend.len == 0)
+			EndBatch(L);
+
+		flush = PQflush(L->conn);
+		if (flush < 0)
+			ConnectionLost(L);
+		got = ReadResults(L);
+		if (input_done && !L->in_txn &&
+			L->queue.len == 0 && L->resend.len == 0)
+			break;
+
+		if (got == 0 &&
+			!(HasRoom(L) && (L->resend.len > 0 ||
+							 (!input_done && !wait_input) ||
+							 (input_done && L->in_txn))))
+		{
+			int			timeout = -1;
+
+			if (L->progress)
+				timeout = LOAD_PROGRESS_MS;
+			if (wait_input && L->in_txn)
+				timeout = LOAD_IDLE_COMMIT_MS / 2;
+			Wait(L, flush == 1, wait_input ? reader_fd(L->reader) : -1,
+				 timeout);
+		}
+		Progress(L);
+	}
+}
+
+/*
+ * Summary
+ */
+
+static void
+Summary(Loader *L)
+{
+	struct timespec now;
+	double		secs;
+	long		parse_errors = reader_bad_records(L->reader);
+	long		records = L->loaded + L->server_errors;
+	char		num[64];
+	int			i;
+
+	Now(&now);
+	secs = Seconds(&L->started, &now);
+	ClearProgress(L);
+
+	if (L->opt->json)
+	{
+		json_object *top = json_object_new_object();
+		json_object *outcomes = json_object_new_object();
+		json_object *errors = json_object_new_array();
+
+		json_object_object_add(top, "records", json_object_new_int64(records));
+		json_object_object_add(top, "loaded", json_object_new_int64(L->loaded));
+		for (i = 0; i < L->n_outcomes; i++)
+			json_object_object_add(outcomes, L->outcome_names[i],
+								   json_object_new_int64(L->outcome_counts[i]));
+		json_object_object_add(top, "outcomes", outcomes);
+		json_object_object_add(top, "parse_errors", json_object_new_int64(parse_errors));
+		json_object_object_add(top, "server_errors", json_object_new_int64(L->server_errors));
+		for (i = 0; i < L->n_kinds; i++)
+		{
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "sqlstate",
+								   json_object_new_string(L->kinds[i].sqlstate));
+			json_object_object_add(e, "message", L->kinds[i].message ?
+								   json_object_new_string(L->kinds[i].message) : NULL);
+			json_object_object_add(e, "count", json_object_new_int64(L->kinds[i].count));
+			json_object_array_add(errors, e);
+		}
+		json_object_object_add(top, "errors", errors);
+		snprintf(num, sizeof(num), "%.3f", secs);
+		json_object_object_add(top, "seconds", json_object_new_double_s(secs, num));
+		snprintf(num, sizeof(num), "%.1f", secs > 0 ? records / secs : 0.0);
+		json_object_object_add(top, "records_per_second",
+							   json_object_new_double_s(secs > 0 ? records / secs : 0.0, num));
+		printf("%s\n", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN |
+													  JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(top);
+	}
+	else
+	{
+		printf("%-16s%10ld\n", "records", records);
+		for (i = 0; i < L->n_outcomes; i++)
+			printf("  %-14s%10ld\n", L->outcome_names[i], L->outcome_counts[i]);
+		printf("%-16s%10ld\n", "parse errors", parse_errors);
+		printf("%-16s%10ld\n", "server errors", L->server_errors);
+		for (i = 0; i < L->n_kinds; i++)
+			printf("  %8ld  %s %s\n", L->kinds[i].count, L->kinds[i].sqlstate,
+				   L->kinds[i].message ? L->kinds[i].message : "(other messages)");
+		printf("%-16s%10.2f\n", "seconds", secs);
+		printf("%-16s%10.0f\n", "records/s", secs > 0 ? records / secs : 0.0);
+	}
+	fflush(stdout);
+}
+
+/*
+ * Start-up
+ */
+
+static void
+Usage(void)
+{
+	printf("%s loads iDenfy verification callbacks into PostgreSQL through idenfy_ingest().\n\n", progname);
+	printf("Usage:\n  %s [OPTION]... [FILE]...\n\n", progname);
+	printf("Each FILE (standard input when none is given, or for \"-\") holds callbacks as\n"
+		   "one JSON object (pretty-printed or not), one object per line (NDJSON), or a\n"
+		   "JSON array of objects.  A record may be a wrapper object\n"
+		   "{\"event_type\": TYPE, \"payload\": {...}} (or \"eventType\", \"body\").\n\n");
+	printf("Options:\n");
+	printf("  -d, --dbname=CONNINFO    database name, connection string or URI, as for psql -d\n"
+		   "                           (default: the PG* environment variables)\n");
+	printf("  -e, --event-type=TYPE    event type of records that carry none (default: none)\n");
+	printf("  -b, --batch=N            records per transaction (default %d), each one in a\n"
+		   "                           savepoint of its own\n", LOAD_DEFAULT_BATCH);
+	printf("      --single             one transaction per record instead\n");
+	printf("  -q, --quiet              no progress line\n");
+	printf("      --json               print the summary as one JSON object\n");
+	printf("  -V, --version            print the version and exit\n");
+	printf("      --help               print this help and exit\n\n");
+	printf("Exit status: 0 every record was ingested (whatever its outcome), 1 some records\n"
+		   "failed (invalid JSON or rejected by the server), 2 usage error, unreadable\n"
+		   "input, or no connection.\n");
+}
+
+static void
+UsageError(const char *fmt,...)
+{
+	va_list		ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry \"%s --help\" for more information.\n", progname);
+	exit(2);
+}
+
+static void
+ParseOptions(int argc, char **argv, Options *opt)
+{
+	enum
+	{
+		OPT_SINGLE = 256,
+		OPT_JSON,
+		OPT_HELP
+	};
+	static const struct option long_options[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"event-type", required_argument, NULL, 'e'},
+		{"batch", required_argument, NULL, 'b'},
+		{"single", no_argument, NULL, OPT_SINGLE},
+		{"quiet", no_argument, NULL, 'q'},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, OPT_HELP},
+		{NULL, 0, NULL, 0}
+	};
+	bool		batch_given = false;
+	int			c;
+
+	memset(opt, 0, sizeof(*opt));
+	opt->batch = LOAD_DEFAULT_BATCH;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "d:e:b:qV?", long_options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				opt->conninfo = optarg;
+				break;
+			case 'e':
+				opt->event_type = optarg;
+				break;
+			case 'b':
+				{
+					char	   *end;
+
+					errno = 0;
+					opt->batch = strtol(optarg, &end, 10);
+					if (errno != 0 || end == optarg || *end != '\0' ||
+						opt->batch < 1 || opt->batch > LOAD_MAX_BATCH)
+						UsageError("invalid value \"%s\" for --batch: must be an integer between 1 and %d",
+								   optarg, LOAD_MAX_BATCH);
+					batch_given = true;
+				}
+				break;
+			case OPT_SINGLE:
+				opt->single = true;
+				break;
+			case 'q':
+				opt->quiet = true;
+				break;
+			case OPT_JSON:
+				opt->json = true;
+				break;
+			case 'V':
+				printf("%s %s\n", progname, LOAD_VERSION);
+				exit(0);
+			case OPT_HELP:
+				Usage();
+				exit(0);
+			case '?':
+				if (strcmp(argv[optind - 1], "-?") == 0)
+				{
+					Usage();
+					exit(0);
+				}
+				if (optopt != 0 && strchr("deb", optopt) != NULL)
+					UsageError("option \"%s\" requires an argument",
+							   argv[optind - 1]);
+				UsageError("invalid option \"%s\"", argv[optind - 1]);
+				break;
+			default:
+				UsageError("invalid option");
+		}
+	}
+	if (batch_given && opt->single)
+		UsageError("--batch and --single cannot be used together");
+	opt->files = argv + optind;
+	opt->nfiles = argc - optind;
+}
+
+/*
+ * Check that every input can be opened, before connecting; add up the
+ * sizes of regular files for the progress line (-1: unknown).
+ */
+static int64_t
+CheckInputs(const Options *opt)
+{
+	int64_t		total = 0;
+	bool		known = true;
+	bool		bad = false;
+	int			i;
+
+	if (opt->nfiles == 0)
+	{
+		struct stat st;
+
+		if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+			return st.st_size;
+		return -1;
+	}
+	for (i = 0; i < opt->nfiles; i++)
+	{
+		const char *name = opt->files[i];
+		struct stat st;
+		int			fd;
+
+		if (strcmp(name, "-") == 0)
+		{
+			if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+				total += st.st_size;
+			else
+				known = false;
+			continue;
+		}
+		fd = open(name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+		{
+			fprintf(stderr, "%s: could not open \"%s\": %s\n",
+					progname, name, strerror(errno));
+			bad = true;
+			continue;
+		}
+		if (fstat(fd, &st) != 0)
+		{
+			fprintf(stderr, "%s: could not stat \"%s\": %s\n",
+					progname, name, strerror(errno));
+			bad = true;
+		}
+		else if (S_ISDIR(st.st_mode))
+		{
+			fprintf(stderr, "%s: \"%s\" is a directory\n", progname, name);
+			bad = true;
+		}
+		else if (S_ISREG(st.st_mode))
+			total += st.st_size;
+		else
+			known = false;
+		close(fd);
+	}
+	if (bad)
+		exit(2);
+	return known ? total : -1;
+}
+
+/*
+ * Connect as psql does: -d is a database name, a key=value string or a
+ * URI, completed by the PG* environment variables.  Passwords never reach
+ * the messages.
+ */
+static PGconn *
+Connect(Loader *L)
+{
+	const char *keywords[] = {"dbname", "fallback_application_name",
+	"client_encoding", NULL};
+	const char *values[] = {L->opt->conninfo, progname, "UTF8", NULL};
+	PGconn	   *conn;
+	PQconninfoOption *opts;
+
+	if (L->opt->conninfo != NULL &&
+		(strchr(L->opt->conninfo, '=') != NULL ||
+		 strncmp(L->opt->conninfo, "postgresql://", 13) == 0 ||
+		 strncmp(L->opt->conninfo, "postgres://", 11) == 0))
+	{
+		char	   *err = NULL;
+
+		opts = PQconninfoParse(L->opt->conninfo, &err);
+		if (opts == NULL)
+		{
+			char	   *msg = RedactQuoted(err ? err : "out of memory\n");
+
+			fprintf(stderr, "%s: invalid connection string: %s", progname, msg);
+			exit(2);
+		}
+		PQconninfoFree(opts);
+	}
+
+	conn = PQconnectdbParams(keywords, values, 1);
+	if (conn == NULL)
+	{
+		fprintf(stderr, "%s: out of memory\n", progname);
+		exit(2);
+	}
+	opts = PQconninfo(conn);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+			L->password = StrDup(o->val);
+	if (opts)
+		PQconninfoFree(opts);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = Redact(PQerrorMessage(conn), L->password);
+
+		fprintf(stderr, "%s: could not connect to the database: %s", progname, msg);
+		if (msg[0] == '\0' || msg[strlen(msg) - 1] != '\n')
+			fputc('\n', stderr);
+		exit(2);
+	}
+	return conn;
+}
+
+/* Prepare the statements; exit 2 if idenfy_ingest() is not there. */
+static void
+Prepare(Loader *L)
+{
+	struct
+	{
+		const char *name;
+		const char *sql;
+	}			stmts[7];
+	int			n = 0;
+	int			i;
+
+	stmts[n].name = STMT_INGEST;
+	stmts[n++].sql = SQL_INGEST;
+	stmts[n].name = STMT_INGEST_WRAPPED;
+	stmts[n++].sql = SQL_INGEST_WRAPPED;
+	for (i = CMD_BEGIN; i <= CMD_COMMIT; i++)
+	{
+		stmts[n].name = control_stmts[i].name;
+		stmts[n++].sql = control_stmts[i].sql;
+	}
+	for (i = 0; i < n; i++)
+	{
+		PGresult   *res = PQprepare(L->conn, stmts[i].name, stmts[i].sql, 0, NULL);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+			fprintf(stderr, "%s: could not prepare \"%s\": %s", progname,
+					stmts[i].sql, PQresultErrorMessage(res));
+			if (sqlstate && strcmp(sqlstate, "42883") == 0)
+				fprintf(stderr, "%s: is the idenfy extension installed in this database? (CREATE EXTENSION idenfy)\n",
+						progname);
+			exit(2);
+		}
+		PQclear(res);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	Options		opt;
+	Loader		loader;
+	Loader	   *L = &loader;
+	int			code;
+
+	ParseOptions(argc, argv, &opt);
+	memset(L, 0, sizeof(*L));
+	L->opt = &opt;
+	L->window = LOAD_WINDOW_RECORDS;
+	L->total_bytes = CheckInputs(&opt);
+	L->progress = !opt.quiet && isatty(STDERR_FILENO);
+	for (L->n_outcomes = 0; L->n_outcomes < N_KNOWN_OUTCOMES; L->n_outcomes++)
+		L->outcome_names[L->n_outcomes] = known_outcomes[L->n_outcomes];
+
+	L->conn = Connect(L);
+	Prepare(L);
+	if (PQsetnonblocking(L->conn, 1) != 0 || PQenterPipelineMode(L->conn) != 1)
+	{
+		fprintf(stderr, "%s: could not enter pipeline mode: %s", progname,
+				PQerrorMessage(L->conn));
+		exit(2);
+	}
+
+	L->reader = reader_create(opt.files, opt.nfiles, ReportInputProblem, L);
+	Now(&L->started);
+	L->last_progress = L->started;
+	Run(L);
+	Summary(L);
+
+	if (reader_had_io_error(L->reader))
+		code = 2;
+	else if (reader_bad_records(L->reader) > 0 || L->server_errors > 0)
+		code = 1;
+	else
+		code = 0;
+
+	PQexitPipelineMode(L->conn);
+	PQfinish(L->conn);
+	reader_free(L->reader);
+	return code;
+}

@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * reader.h
+ *	  Streaming reader of callback records for idenfy-load.
+ *
+ * The reader turns a list of input files (or standard input) into a stream
+ * of records, one JSON object each, whatever the form of the input: one
+ * object per file (possibly pretty-printed), NDJSON, concatenated objects or
+ * JSON arrays of objects.  It reads in fixed-size chunks and never holds
+ * more than one record and one chunk in memory.  Malformed input is
+ * reported through a callback with its file, line and column, and the
+ * reader goes on with the rest of the input where it can.
+ *
+ * src/load/reader.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IDENFY_LOAD_READER_H
+#define IDENFY_LOAD_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest record accepted, in bytes: a callback is a few kilobytes. */
+#define IDENFY_LOAD_MAX_RECORD	(64 * 1024 * 1024)
+
+/* Where something is in the input, for messages. */
+typedef struct SourceLoc
+{
+	const char *file;			/* display name: the argument, or "<stdin>" */
+	long		line;			/* 1-based line */
+	long		col;			/* 1-based column, in characters */
+	long		element;		/* 1-based element of a JSON array, or 0 */
+} SourceLoc;
+
+/* One callback, ready to send. */
+typedef struct LoadRecord
+{
+	SourceLoc	loc;			/* where the record starts */
+	char	   *text;			/* the record's own bytes, NUL-terminated */
+	size_t		len;			/* strlen(text) */
+	char	   *event_type;		/* from a wrapper object, or NULL */
+	const char *payload_key;	/* NULL: text is the callback itself;
+								 * otherwise text is a wrapper object and the
+								 * callback is under this key */
+	/* for the caller's use */
+	int			outcome;
+	struct LoadRecord *next;
+} LoadRecord;
+
+typedef enum ReaderStatus
+{
+	READER_RECORD,				/* *rec is set */
+	READER_WOULD_BLOCK,			/* no input ready (only when may_block is
+								 * false and the input is a pipe or tty) */
+	READER_END					/* all inputs are done */
+} ReaderStatus;
+
+typedef enum ReaderProblem
+{
+	READER_BAD_RECORD,			/* JSON syntax error or a record that is not
+								 * a callback object: counted, skipped */
+	READER_IO_ERROR				/* an input could not be opened or read */
+} ReaderProblem;
+
+typedef void (*ReaderReportFn) (void *arg, ReaderProblem kind,
+								const SourceLoc *loc, const char *msg);
+
+typedef struct Reader Reader;
+
+extern Reader *reader_create(char **files, int nfiles,
+							 ReaderReportFn report, void *report_arg);
+extern ReaderStatus reader_next(Reader *r, bool may_block, LoadRecord **rec);
+extern int	reader_fd(const Reader *r);
+extern int64_t reader_bytes_read(const Reader *r);
+extern long reader_bad_records(const Reader *r);
+extern bool reader_had_io_error(const Reader *r);
+extern void reader_free(Reader *r);
+extern void load_record_free(LoadRecord *rec);
+
+#endif							/* IDENFY_LOAD_READER_H */
