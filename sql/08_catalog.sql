@@ -2,7 +2,7 @@
 
 -- the lookup tables (small, can become reference tables); every other table holds per-verification data
 CREATE TEMP TABLE lookup_tables (relname name);
-INSERT INTO lookup_tables VALUES ('tag_policy');
+INSERT INTO lookup_tables VALUES ('tag_policy'), ('signing_key');
 
 CREATE TEMP VIEW distribution_violations AS
 -- a per-verification table without a scan_ref column or without a primary key

@@ -345,6 +345,7 @@ CREATE TABLE idenfy.quarantine (
 	message text NOT NULL,
 	detail text,
 	payload jsonb,
+	body bytea,
 	PRIMARY KEY (scan_ref, id)
 );
 ALTER SEQUENCE idenfy.quarantine_id_seq OWNED BY idenfy.quarantine.id;
@@ -352,6 +353,7 @@ ALTER TABLE idenfy.quarantine ALTER COLUMN payload SET COMPRESSION lz4;
 COMMENT ON TABLE idenfy.quarantine IS 'callbacks that failed validation, with the error; nothing else was written for them';
 COMMENT ON COLUMN idenfy.quarantine.scan_ref IS 'the payload''s scanRef when it is a usable string, else the empty string';
 COMMENT ON COLUMN idenfy.quarantine.payload IS 'the callback as received: personal data';
+COMMENT ON COLUMN idenfy.quarantine.body IS 'the raw request body, when it never became jsonb (signature failure, invalid JSON): personal data';
 
 /* Tag policy: how SUSPECTED verifications and tags resolve (README: decision rules). */
 CREATE TABLE idenfy.tag_policy (
@@ -359,6 +361,15 @@ CREATE TABLE idenfy.tag_policy (
 	policy idenfy.decision NOT NULL CHECK (policy IN ('APPROVED', 'REVIEW', 'DENIED'))
 );
 COMMENT ON TABLE idenfy.tag_policy IS 'customer policy per fraud or mismatch tag; a tag without a row counts as REVIEW';
+
+/* Signing keys of the webhooks: readable by the extension's owner only. */
+CREATE TABLE idenfy.signing_key (
+	name text NOT NULL PRIMARY KEY,
+	secret bytea NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE idenfy.signing_key IS 'HMAC-SHA256 keys of the webhooks (several at once during a rotation); owner only';
+REVOKE ALL ON idenfy.signing_key FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('idenfy.verification', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.document', '');
@@ -371,6 +382,7 @@ SELECT pg_catalog.pg_extension_config_dump('idenfy.callback_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.tag_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.signing_key', '');
 
 /* ------------------------------------------------------------------------
  * Entry points.
@@ -383,7 +395,7 @@ CREATE FUNCTION @extschema@.idenfy_ingest(
 	OUT decision idenfy.decision,
 	OUT callback_id bigint)
 RETURNS record
-LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'idenfy_ingest';
 COMMENT ON FUNCTION @extschema@.idenfy_ingest(jsonb, text) IS
@@ -702,7 +714,100 @@ CREATE FUNCTION @extschema@.idenfy_ingest_routed(
 	OUT decision idenfy.decision,
 	OUT callback_id bigint)
 RETURNS record
-LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'idenfy_ingest_routed';
 COMMENT ON FUNCTION @extschema@.idenfy_ingest_routed(text, jsonb, text) IS
 'idenfy_ingest with the scanRef as its first argument (which must equal the payload''s scanRef), for routing by scanRef in a distributed setup';
+
+/* ------------------------------------------------------------------------
+ * Signed callbacks.
+ * ------------------------------------------------------------------------ */
+CREATE FUNCTION @extschema@.idenfy_ingest_signed(
+	body bytea,
+	signature text,
+	event_type text DEFAULT NULL,
+	OUT scan_ref text,
+	OUT outcome idenfy.ingest_outcome,
+	OUT decision idenfy.decision,
+	OUT callback_id bigint)
+RETURNS record
+LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'idenfy_ingest_signed';
+COMMENT ON FUNCTION @extschema@.idenfy_ingest_signed(bytea, text, text) IS
+'verify the Idenfy-Signature header (hex HMAC-SHA256 of the exact body bytes) against the signing keys, then parse the body and ingest it like idenfy_ingest';
+
+CREATE FUNCTION @extschema@.idenfy_ingest_signed(
+	body text,
+	signature text,
+	event_type text DEFAULT NULL,
+	OUT scan_ref text,
+	OUT outcome idenfy.ingest_outcome,
+	OUT decision idenfy.decision,
+	OUT callback_id bigint)
+RETURNS record
+LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'idenfy_ingest_signed_text';
+COMMENT ON FUNCTION @extschema@.idenfy_ingest_signed(text, text, text) IS
+'idenfy_ingest_signed for a body passed as text (its bytes in the database encoding are what is verified)';
+
+CREATE FUNCTION @extschema@.idenfy_signing_key_add(name text, secret text)
+RETURNS void
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	INSERT INTO idenfy.signing_key (name, secret)
+	VALUES (idenfy_signing_key_add.name, pg_catalog.convert_to(idenfy_signing_key_add.secret, 'UTF8'))
+	ON CONFLICT ON CONSTRAINT signing_key_pkey DO UPDATE SET secret = EXCLUDED.secret, created_at = pg_catalog.now()
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_signing_key_add(text, text) IS
+'add (or replace) a webhook signing key; several can be active at once';
+
+CREATE FUNCTION @extschema@.idenfy_signing_key_remove(name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH d AS (DELETE FROM idenfy.signing_key k
+				WHERE k.name OPERATOR(pg_catalog.=) idenfy_signing_key_remove.name RETURNING 1)
+	SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM d
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_signing_key_remove(text) IS 'remove a webhook signing key; true when it existed';
+
+/*
+ * Privileges.  The entry points and query functions run with the owner's
+ * rights (SECURITY DEFINER, pinned search_path): a webhook role needs
+ * EXECUTE on the ingest functions only, an analyst role SELECT on the
+ * analyst views and EXECUTE on the query functions (README: Privileges).
+ * Nobody gets anything by default.
+ */
+REVOKE ALL ON ALL TABLES IN SCHEMA idenfy FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+	@extschema@.idenfy_ingest(jsonb, text),
+	@extschema@.idenfy_ingest_routed(text, jsonb, text),
+	@extschema@.idenfy_ingest_signed(bytea, text, text),
+	@extschema@.idenfy_ingest_signed(text, text, text),
+	@extschema@.idenfy_signing_key_add(text, text),
+	@extschema@.idenfy_signing_key_remove(text),
+	idenfy.recompute_decisions(text[])
+FROM PUBLIC;
+/* the query functions answer from tables analysts cannot read directly */
+ALTER FUNCTION @extschema@.idenfy_effective_decision(text) SECURITY DEFINER;
+ALTER FUNCTION @extschema@.idenfy_decision(text) SECURITY DEFINER;
+ALTER FUNCTION @extschema@.idenfy_duplicate_faces(text) SECURITY DEFINER;
+ALTER FUNCTION @extschema@.idenfy_face_groups() SECURITY DEFINER;
+ALTER FUNCTION @extschema@.idenfy_document_expired(text, date) SECURITY DEFINER;
+ALTER FUNCTION @extschema@.idenfy_expired_documents(date, boolean) SECURITY DEFINER;
+ALTER FUNCTION @extschema@.idenfy_expiring_documents(interval, date, boolean) SECURITY DEFINER;
+REVOKE EXECUTE ON FUNCTION
+	@extschema@.idenfy_effective_decision(text),
+	@extschema@.idenfy_decision(text),
+	@extschema@.idenfy_duplicate_faces(text),
+	@extschema@.idenfy_face_groups(),
+	@extschema@.idenfy_document_expired(text, date),
+	@extschema@.idenfy_expired_documents(date, boolean),
+	@extschema@.idenfy_expiring_documents(interval, date, boolean),
+	idenfy.document_expiry_facts(date)
+FROM PUBLIC;

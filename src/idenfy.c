@@ -95,26 +95,29 @@ ResultRow(FunctionCallInfo fcinfo, const char *scan_ref, IdenfyOutcome outcome,
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
-/* Raise an invalid callback, or keep it in quarantine. */
-static Datum
-RejectCallback(FunctionCallInfo fcinfo, Jsonb *payload, const char *event_type,
-			   const IdenfyReadError *err)
+/*
+ * IdenfyReject: raise an invalid callback, or keep it in quarantine (the
+ * parsed payload, or the raw body when it never became jsonb).
+ */
+Datum
+IdenfyReject(FunctionCallInfo fcinfo, Jsonb *payload, const char *body, int bodylen,
+			 const char *event_type, const char *reason, const IdenfyReadError *err)
 {
 	if (idenfy_on_invalid != IDENFY_ON_INVALID_QUARANTINE)
 		IdenfyRaiseReadError(err);
 
 	SPI_connect();
-	IdenfyStoreQuarantine(payload, event_type, "invalid", err);
+	IdenfyStoreQuarantine(payload, body, bodylen, event_type, reason, err);
 	SPI_finish();
 	return ResultRow(fcinfo, IdenfyPayloadScanRef(payload), OUTCOME_QUARANTINED, InvalidOid, 0);
 }
 
 /*
- * Ingest: the steps of the file header, for both entry points.  routed_scan_ref
+ * IdenfyIngest: the steps of the file header, for every entry point.  routed_scan_ref
  * is the scanRef argument of idenfy_ingest_routed (NULL for idenfy_ingest).
  */
-static Datum
-Ingest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const char *routed_scan_ref)
+Datum
+IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const char *routed_scan_ref)
 {
 	IdenfyCallback *cb = palloc0(sizeof(IdenfyCallback));
 	IdenfyReadError err;
@@ -133,17 +136,17 @@ Ingest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const char *ro
 		err.path = "$";
 		err.message = "callback is null";
 		err.detail = "idenfy_ingest needs the webhook's request body as a jsonb object.";
-		return RejectCallback(fcinfo, NULL, event_type, &err);
+		return IdenfyReject(fcinfo, NULL, NULL, 0, event_type, "invalid", &err);
 	}
 	if (!IdenfyReadCallback(payload, event_type, cb, &err))
-		return RejectCallback(fcinfo, payload, event_type, &err);
+		return IdenfyReject(fcinfo, payload, NULL, 0, event_type, "invalid", &err);
 	if (routed_scan_ref != NULL && strcmp(routed_scan_ref, cb->v[SLOT_SCAN_REF].str) != 0)
 	{
 		err.sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
 		err.path = "scanRef";
 		err.message = "callback field \"scanRef\" does not match the scan_ref argument";
 		err.detail = "idenfy_ingest_routed routes a callback by its scan_ref argument, which must equal the payload's scanRef.";
-		return RejectCallback(fcinfo, payload, event_type, &err);
+		return IdenfyReject(fcinfo, payload, NULL, 0, event_type, "invalid", &err);
 	}
 
 	/* 2. vocabularies */
@@ -182,7 +185,7 @@ PG_FUNCTION_INFO_V1(idenfy_ingest);
 Datum
 idenfy_ingest(PG_FUNCTION_ARGS)
 {
-	return Ingest(fcinfo,
+	return IdenfyIngest(fcinfo,
 				  PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 				  PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				  NULL);
@@ -198,7 +201,7 @@ idenfy_ingest_routed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("scan_ref argument of idenfy_ingest_routed is null"),
 				 errdetail("The argument routes the call and must equal the payload's scanRef.")));
-	return Ingest(fcinfo,
+	return IdenfyIngest(fcinfo,
 				  PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
 				  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
 				  text_to_cstring(PG_GETARG_TEXT_PP(0)));

@@ -10,6 +10,7 @@
  *	 rules.c   ordering rules (created/updated/stale/duplicate) and
  *			   decision rules (PENDING/APPROVED/DENIED/REVIEW/EXPIRED)
  *	 store.c   SPI writes: lock the scanRef, history, current state, children
+ *	 signed.c  signed bodies: HMAC check, then JSON parse, then ingest
  *	 decision.c stored decisions recomputed (tag policy changes)
  *	 notify.c  trigger on idenfy.verification: NOTIFY on decision changes
  *	 idenfy.c  module entry, settings and the SQL-callable ingest function
@@ -22,6 +23,7 @@
 #include "postgres.h"
 
 #include "common/sha2.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -311,8 +313,16 @@ extern void IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state);
 extern IdenfyDecision IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons);
 extern int64 IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
 								 IdenfyDecision decision, List *reasons);
-extern void IdenfyStoreQuarantine(Jsonb *payload, const char *event_type,
-								  const char *reason, const IdenfyReadError *err);
+extern void IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
+								  const char *event_type, const char *reason,
+								  const IdenfyReadError *err);
+
+/* idenfy.c: the ingest steps, shared by every entry point */
+extern Datum IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type,
+						  const char *routed_scan_ref);
+extern Datum IdenfyReject(FunctionCallInfo fcinfo, Jsonb *payload, const char *body,
+						  int bodylen, const char *event_type, const char *reason,
+						  const IdenfyReadError *err);
 
 /* idenfy.c: settings */
 extern int	idenfy_on_invalid;

@@ -406,13 +406,13 @@ PreparePlans(void)
 									 7, types);
 	}
 	{
-		Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+		Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID};
 
 		plans[PLAN_QUARANTINE] = Prepare(
 										 "INSERT INTO " IDENFY_SCHEMA ".quarantine (scan_ref, event_type_raw, reason,"
-										 "  sqlstate, message, detail, payload)"
-										 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-										 7, types);
+										 "  sqlstate, message, detail, payload, body)"
+										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+										 8, types);
 	}
 	plans_generation = idenfy_catalog_generation;
 }
@@ -975,11 +975,12 @@ IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
 
 /* IdenfyStoreQuarantine: keep an invalid callback with its error. */
 void
-IdenfyStoreQuarantine(Jsonb *payload, const char *event_type, const char *reason,
+IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
+					  const char *event_type, const char *reason,
 					  const IdenfyReadError *err)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(IdenfyPayloadScanRef(payload));
 	if (event_type)
@@ -997,5 +998,15 @@ IdenfyStoreQuarantine(Jsonb *payload, const char *event_type, const char *reason
 		values[6] = JsonbPGetDatum(payload);
 	else
 		nulls[6] = 'n';
+	if (body)
+	{
+		bytea	   *b = palloc(VARHDRSZ + bodylen);
+
+		SET_VARSIZE(b, VARHDRSZ + bodylen);
+		memcpy(VARDATA(b), body, bodylen);
+		values[7] = PointerGetDatum(b);
+	}
+	else
+		nulls[7] = 'n';
 	Execute(PLAN_QUARANTINE, values, nulls, SPI_OK_INSERT);
 }

@@ -5,6 +5,7 @@
 \set QUIET on
 SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS t;
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA t;
 DROP TABLE IF EXISTS t.fixture;
 CREATE TABLE t.fixture (name text PRIMARY KEY, body jsonb NOT NULL);
 \set f_community `cat test/fixtures/community-fixture-nonfinal-approved.json`
@@ -72,7 +73,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
 	TRUNCATE idenfy.verification, idenfy.document, idenfy.face_link, idenfy.file_url,
 		idenfy.service_result, idenfy.document_expiration, idenfy.callback,
-		idenfy.quarantine, idenfy.tag_policy;
+		idenfy.quarantine, idenfy.tag_policy, idenfy.signing_key;
 END $$;
 SELECT t.reset();
 RESET client_min_messages;
