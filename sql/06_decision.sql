@@ -83,3 +83,4 @@ SET idenfy.on_invalid = 'quarantine';
 SELECT scan_ref, outcome FROM idenfy_ingest_routed('r-3', t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL));
 SELECT scan_ref, message FROM idenfy.quarantine ORDER BY id;
 RESET idenfy.on_invalid;
+DROP TABLE t.cases;

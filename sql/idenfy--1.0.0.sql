@@ -811,3 +811,14 @@ REVOKE EXECUTE ON FUNCTION
 	@extschema@.idenfy_expiring_documents(interval, date, boolean),
 	idenfy.document_expiry_facts(date)
 FROM PUBLIC;
+
+/* Re-apply stored callbacks (after an upgrade adds vendor values). */
+CREATE FUNCTION @extschema@.idenfy_reprocess(all_verifications boolean DEFAULT false,
+	OUT reprocessed bigint, OUT decision_changed bigint, OUT still_unknown bigint, OUT failed bigint)
+RETURNS record
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'idenfy_reprocess';
+COMMENT ON FUNCTION @extschema@.idenfy_reprocess(boolean) IS
+'re-read the current callback of every verification with unknown vendor values (all: every verification), decide again and rewrite its current state; run after ALTER EXTENSION idenfy UPDATE, in a new transaction';
+REVOKE EXECUTE ON FUNCTION @extschema@.idenfy_reprocess(boolean) FROM PUBLIC;

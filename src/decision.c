@@ -25,8 +25,7 @@
 /* Inputs of the decision rules, read back from a stored verification. */
 static const char *const recompute_query =
 "SELECT v.scan_ref, v.final, v.cancelled,"
-"  COALESCE(v.overall::pg_catalog.text,"
-"    v.unknown_values OPERATOR(pg_catalog.->) 'status.overall' OPERATOR(pg_catalog.->>) 0),"
+"  v.overall::pg_catalog.text,"
 "  COALESCE(v.manual_face::pg_catalog.text,"
 "    v.unknown_values OPERATOR(pg_catalog.->) 'status.manualFace' OPERATOR(pg_catalog.->>) 0,"
 "    v.auto_face::pg_catalog.text,"

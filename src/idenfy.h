@@ -12,6 +12,7 @@
  *	 store.c   SPI writes: lock the scanRef, history, current state, children
  *	 signed.c  signed bodies: HMAC check, then JSON parse, then ingest
  *	 decision.c stored decisions recomputed (tag policy changes)
+ *	 reprocess.c stored callbacks re-applied (after an upgrade adds values)
  *	 notify.c  trigger on idenfy.verification: NOTIFY on decision changes
  *	 idenfy.c  module entry, settings and the SQL-callable ingest function
  *
@@ -273,7 +274,7 @@ typedef struct IdenfyDecisionInput
 {
 	bool		final;
 	bool		cancelled;
-	const char *overall;		/* NULL when null or unknown */
+	const char *overall;		/* NULL when null or unknown to our enum type */
 	const char *face;			/* manual when present, else auto; NULL when null */
 	const char *document;
 	const char *unknown_path;	/* first unknown value's path, NULL if none */
@@ -313,6 +314,8 @@ extern void IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state);
 extern IdenfyDecision IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons);
 extern int64 IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
 								 IdenfyDecision decision, List *reasons);
+extern void IdenfyStoreReapply(const IdenfyCallback *cb, IdenfyDecision decision,
+							   List *reasons, int64 callback_id);
 extern void IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
 								  const char *event_type, const char *reason,
 								  const IdenfyReadError *err);

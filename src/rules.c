@@ -86,11 +86,14 @@ Is(const char *value, const char *label)
  * rules applied in this order (the first that applies decides):
  *
  *	1. not final                                        -> PENDING
- *	2. overall EXPIRED, or the session was cancelled    -> EXPIRED
+ *	2. overall EXPIRED (or EXPIRED-DELETED, known from
+ *	   version 1.1.0), or the session was cancelled     -> EXPIRED
  *	3. face (manual, else auto) not FACE_MATCH, or
  *	   document (manual, else auto) not DOC_VALIDATED   -> DENIED
  *	4. overall DENIED                                   -> DENIED
  *	5. any value unknown to our enum types              -> REVIEW
+ *	   (an unknown overall status reaches this rule: the
+ *	   caller passes it as NULL)
  *	6. overall SUSPECTED, or any fraud or mismatch tag:
  *	   a tag whose policy is DENIED                     -> DENIED
  *	   every tag's policy APPROVED                      -> APPROVED
@@ -119,9 +122,10 @@ IdenfyDecide(const IdenfyDecisionInput *in, List **reasons)
 	}
 
 	/* 2 */
-	if (in->cancelled || Is(in->overall, "EXPIRED"))
+	if (in->cancelled || Is(in->overall, "EXPIRED") || Is(in->overall, "EXPIRED-DELETED"))
 	{
-		*reasons = lappend(*reasons, pstrdup(in->cancelled ? "CANCELLED" : "OVERALL:EXPIRED"));
+		*reasons = lappend(*reasons, in->cancelled ? pstrdup("CANCELLED") :
+						   psprintf("OVERALL:%s", in->overall));
 		return DECISION_EXPIRED;
 	}
 

@@ -655,7 +655,9 @@ IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
 	memset(&in, 0, sizeof(in));
 	in.final = cb->final;
 	in.cancelled = cb->cancelled;
-	in.overall = cb->v[SLOT_OVERALL].label.raw;
+	/* an unknown overall status is left to rule 5; unknown face and document
+	 * statuses are simply "not FACE_MATCH" / "not DOC_VALIDATED" (rule 3) */
+	in.overall = OidIsValid(cb->v[SLOT_OVERALL].label.oid) ? cb->v[SLOT_OVERALL].label.raw : NULL;
 	in.face = mf->present ? mf->label.raw : cb->v[SLOT_AUTO_FACE].label.raw;
 	in.document = md->present ? md->label.raw : cb->v[SLOT_AUTO_DOCUMENT].label.raw;
 	if (cb->unknown != NIL)
@@ -952,6 +954,17 @@ StoreCurrent(const IdenfyCallback *cb, IdenfyOutcome outcome,
 		StoreServices(scan_ref, cb->services);
 	if (cb->v[SLOT_DUPLICATE_FACES].list != NIL || cb->v[SLOT_DUPLICATE_DOC_FACES].list != NIL)
 		StoreFaceLinks(cb);
+}
+
+/*
+ * IdenfyStoreReapply: rewrite the current state from its own stored callback
+ * (idenfy_reprocess); no history row.
+ */
+void
+IdenfyStoreReapply(const IdenfyCallback *cb, IdenfyDecision decision, List *reasons,
+				   int64 callback_id)
+{
+	StoreCurrent(cb, OUTCOME_UPDATED, decision, reasons, callback_id);
 }
 
 /*

@@ -53,7 +53,7 @@ for t in "$ROOT"/test/t/*.sh "$ROOT"/test/load/run.sh; do
 	say "script: ${t#$ROOT/}"
 	rc=0
 	as_postgres "cd '$TREE' && PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER=postgres PGDATABASE=postgres \
-		IDENFY_LOAD='$ROOT/src/load/idenfy-load' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
+		IDENFY_LOAD='$ROOT/src/load/idenfy-load' IDENFY_SERVER_LOG='$RUN/server.log' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
 	grep -E '^(ok|not ok) [0-9]+' "$OUT/$name.log" || true
 	count "$OUT/$name.log"
 	# a script that dies without saying "not ok" still fails
