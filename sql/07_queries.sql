@@ -62,9 +62,9 @@ SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-doc-3', 'clie
 SELECT client_id, scan_ref FROM idenfy.client_current_verification WHERE client_id = 'p1';
 SELECT count(*) AS p1_expired FROM idenfy_expired_documents('2026-01-01') WHERE client_id = 'p1';
 
--- the analyst views carry no personal data and no payloads
+-- the analyst views carry no payloads, file URLs or additional data (personal columns are masked: 12_personal_data)
 SELECT attname FROM pg_attribute
  WHERE attrelid IN ('idenfy.verifications'::regclass, 'idenfy.callbacks'::regclass, 'idenfy.quarantined'::regclass)
    AND attnum > 0
-   AND (attname ~ '(name|number|personal|dob|address|ip$|payload$|url|additional_data|birth)')
+   AND (attname ~ '(payload$|url|additional_data|body)')
  ORDER BY attname;

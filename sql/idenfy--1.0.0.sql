@@ -117,7 +117,7 @@ COMMENT ON TYPE idenfy.expiration_threshold IS 'expirationThreshold of a DOCUMEN
 
 /* Our own vocabularies. */
 CREATE TYPE idenfy.ingest_outcome AS ENUM (
-	'created', 'updated', 'stale', 'duplicate', 'quarantined');
+	'created', 'updated', 'stale', 'duplicate', 'quarantined', 'erased');
 COMMENT ON TYPE idenfy.ingest_outcome IS 'what idenfy_ingest did with a callback (README: ordering rules)';
 
 CREATE TYPE idenfy.decision AS ENUM (
@@ -329,8 +329,8 @@ ALTER TABLE idenfy.callback ALTER COLUMN payload SET COMPRESSION lz4;
 COMMENT ON TABLE idenfy.callback IS 'history: every distinct callback as received, with its outcome';
 COMMENT ON COLUMN idenfy.callback.payload_sha256 IS 'SHA-256 of the payload as jsonb: identical payloads are duplicates';
 COMMENT ON COLUMN idenfy.callback.event_type_raw IS 'the event type header exactly as given';
-COMMENT ON COLUMN idenfy.callback.outcome IS 'created, updated or stale (duplicates are not stored again)';
-COMMENT ON COLUMN idenfy.callback.payload IS 'the callback as received (jsonb, lz4-compressed): personal data';
+COMMENT ON COLUMN idenfy.callback.outcome IS 'created, updated, stale, or erased (a callback for an erased scanRef: fingerprint only); duplicates are not stored again';
+COMMENT ON COLUMN idenfy.callback.payload IS 'the callback as received (jsonb, lz4-compressed): personal data; NULL once erased (payload_sha256 stays, so a redelivery is a duplicate)';
 
 /* Quarantine: invalid callbacks kept when idenfy.on_invalid = 'quarantine'. */
 CREATE SEQUENCE idenfy.quarantine_id_seq;
@@ -371,6 +371,16 @@ CREATE TABLE idenfy.signing_key (
 COMMENT ON TABLE idenfy.signing_key IS 'HMAC-SHA256 keys of the webhooks (several at once during a rotation); owner only';
 REVOKE ALL ON idenfy.signing_key FROM PUBLIC;
 
+/* Erased scanRefs: what stays after idenfy_forget_* and idenfy_purge. */
+CREATE TABLE idenfy.erasure (
+	scan_ref text NOT NULL PRIMARY KEY,
+	erased_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	reason text NOT NULL CHECK (reason IN ('request', 'retention')),
+	decision_kept boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE idenfy.erasure IS 'scanRefs whose personal data was erased, when and why; later callbacks for them are kept as fingerprints only';
+COMMENT ON COLUMN idenfy.erasure.decision_kept IS 'retention purge that kept the verification row (decision, statuses, dates) without its personal fields';
+
 SELECT pg_catalog.pg_extension_config_dump('idenfy.verification', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.document', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.face_link', '');
@@ -383,6 +393,7 @@ SELECT pg_catalog.pg_extension_config_dump('idenfy.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.tag_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('idenfy.signing_key', '');
+SELECT pg_catalog.pg_extension_config_dump('idenfy.erasure', '');
 
 /* ------------------------------------------------------------------------
  * Entry points.
@@ -458,8 +469,11 @@ CREATE TRIGGER verification_notify_update AFTER UPDATE ON idenfy.verification
 	FOR EACH ROW
 	WHEN (OLD.decision IS DISTINCT FROM NEW.decision OR OLD.final IS DISTINCT FROM NEW.final)
 	EXECUTE FUNCTION idenfy.notify_decision();
+CREATE TRIGGER verification_notify_delete AFTER DELETE ON idenfy.verification
+	FOR EACH ROW EXECUTE FUNCTION idenfy.notify_decision();
 COMMENT ON TRIGGER verification_notify_insert ON idenfy.verification IS 'a new verification: notify its first decision';
 COMMENT ON TRIGGER verification_notify_update ON idenfy.verification IS 'notify when the decision or finality changes';
+COMMENT ON TRIGGER verification_notify_delete ON idenfy.verification IS 'notify an erasure ({"erased": true}, no clientId)';
 COMMENT ON TRIGGER tag_policy_insert ON idenfy.tag_policy IS 'recompute the decisions of verifications with the new tags';
 COMMENT ON TRIGGER tag_policy_update ON idenfy.tag_policy IS 'recompute the decisions of verifications with the changed tags';
 COMMENT ON TRIGGER tag_policy_delete ON idenfy.tag_policy IS 'recompute the decisions of verifications with the removed tags';
@@ -669,7 +683,31 @@ $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expiring_documents(interval, date, boolean) IS
 'verifications whose document expires after as_of and within the interval, for re-verification campaigns';
 
-/* Analyst views: no personal data (names, numbers, dates of birth, addresses, IPs) and no raw payloads. */
+/*
+ * Analyst views.  No raw payloads.  Personal fields (names, document
+ * numbers, personal codes, dates of birth, addresses, IPs) are masked as
+ * '***' unless the reader is a member of the role idenfy_personal_data
+ * (README: Personal data); the extension does not create that role.
+ */
+CREATE FUNCTION idenfy.reader_sees_personal_data()
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+					WHERE r.rolname OPERATOR(pg_catalog.=) 'idenfy_personal_data'
+					  AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER'))
+$$;
+COMMENT ON FUNCTION idenfy.reader_sees_personal_data() IS
+'true when the current user is a member of the role idenfy_personal_data (superusers are members of every role)';
+
+CREATE FUNCTION idenfy.mask(value text, visible boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN visible OR value IS NULL THEN value ELSE '***' END $$;
+COMMENT ON FUNCTION idenfy.mask(text, boolean) IS 'the value when visible, else ''***'' (NULL stays NULL)';
+
 CREATE VIEW idenfy.verifications AS
 	SELECT v.scan_ref, v.client_id, v.external_ref, v.decision, v.decision_reasons, v.final,
 		   v.overall, v.cancelled,
@@ -683,11 +721,22 @@ CREATE VIEW idenfy.verifications AS
 		   v.risk_score, v.risk_level, v.event_type,
 		   d.doc_type, d.doc_issuing_country, d.doc_nationality, d.selected_country,
 		   d.doc_expiry, d.doc_date_of_issue, d.age_estimate, d.ip_proxy_risk,
-		   v.first_received_at, v.updated_at
+		   v.first_received_at, v.updated_at,
+		   idenfy.mask(d.doc_first_name, r.visible) AS doc_first_name,
+		   idenfy.mask(d.doc_last_name, r.visible) AS doc_last_name,
+		   idenfy.mask(d.full_name, r.visible) AS full_name,
+		   idenfy.mask(d.doc_number, r.visible) AS doc_number,
+		   idenfy.mask(d.doc_personal_code, r.visible) AS doc_personal_code,
+		   idenfy.mask(pg_catalog.to_char(d.doc_dob, 'YYYY-MM-DD'), r.visible) AS doc_dob,
+		   idenfy.mask(d.address, r.visible) AS address,
+		   idenfy.mask(d.birth_place, r.visible) AS birth_place,
+		   idenfy.mask(pg_catalog.host(v.client_ip), r.visible) AS client_ip,
+		   idenfy.mask(v.client_location, r.visible) AS client_location
 	  FROM idenfy.verification v
-	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) v.scan_ref;
+	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) v.scan_ref
+	 CROSS JOIN (SELECT idenfy.reader_sees_personal_data() AS visible) r;
 COMMENT ON VIEW idenfy.verifications IS
-'one row per verification with its decision, statuses, tags and document facts; no personal data, no payloads';
+'one row per verification with its decision, statuses, tags and document facts; personal fields masked unless the reader is in role idenfy_personal_data; no payloads';
 
 CREATE VIEW idenfy.callbacks AS
 	SELECT c.id, c.scan_ref, c.received_at, c.event_type, c.event_type_raw, c.final,
@@ -822,3 +871,200 @@ AS 'MODULE_PATHNAME', 'idenfy_reprocess';
 COMMENT ON FUNCTION @extschema@.idenfy_reprocess(boolean) IS
 're-read the current callback of every verification with unknown vendor values (all: every verification), decide again and rewrite its current state; run after ALTER EXTENSION idenfy UPDATE, in a new transaction';
 REVOKE EXECUTE ON FUNCTION @extschema@.idenfy_reprocess(boolean) FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * Personal data lifecycle: erasure on request, retention purge.
+ * ------------------------------------------------------------------------ */
+CREATE INDEX document_expiration_client_id_idx ON idenfy.document_expiration (client_id);
+COMMENT ON INDEX idenfy.document_expiration_client_id_idx IS 'a person''s expiration notices (idenfy_forget_client)';
+CREATE INDEX verification_updated_at_idx ON idenfy.verification USING brin (updated_at);
+COMMENT ON INDEX idenfy.verification_updated_at_idx IS 'retention purge candidates (BRIN: cheap to keep current)';
+
+CREATE FUNCTION idenfy.lock_scan_ref(scan_ref text)
+RETURNS void
+LANGUAGE c STRICT
+AS 'MODULE_PATHNAME', 'idenfy_lock_scan_ref';
+COMMENT ON FUNCTION idenfy.lock_scan_ref(text) IS
+'the transaction-scoped lock idenfy_ingest takes on a scanRef; erasure takes it too, so the two never interleave';
+
+CREATE FUNCTION idenfy.erase_scan(target text, reason text, keep_decision boolean,
+	OUT verifications bigint, OUT documents bigint, OUT callbacks bigint, OUT file_urls bigint,
+	OUT service_results bigint, OUT face_links bigint, OUT expiration_notices bigint,
+	OUT quarantined bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM idenfy.lock_scan_ref(target);
+	IF keep_decision THEN
+		UPDATE idenfy.verification v
+		   SET client_id = NULL, external_ref = NULL, client_ip = NULL, client_location = NULL,
+			   company_id = NULL, beneficiary_id = NULL, risk_assessment = NULL,
+			   additional_steps = NULL, address_verification = NULL,
+			   registry_center_check = NULL, questionnaire_answers = NULL
+		 WHERE v.scan_ref OPERATOR(pg_catalog.=) target
+		   AND (v.client_id IS NOT NULL OR v.external_ref IS NOT NULL OR v.client_ip IS NOT NULL
+				OR v.client_location IS NOT NULL OR v.company_id IS NOT NULL
+				OR v.beneficiary_id IS NOT NULL OR v.risk_assessment IS NOT NULL
+				OR v.additional_steps IS NOT NULL OR v.address_verification IS NOT NULL
+				OR v.registry_center_check IS NOT NULL OR v.questionnaire_answers IS NOT NULL);
+	ELSE
+		DELETE FROM idenfy.verification v WHERE v.scan_ref OPERATOR(pg_catalog.=) target;
+	END IF;
+	GET DIAGNOSTICS verifications = ROW_COUNT;
+	DELETE FROM idenfy.document d WHERE d.scan_ref OPERATOR(pg_catalog.=) target;
+	GET DIAGNOSTICS documents = ROW_COUNT;
+	UPDATE idenfy.callback c SET payload = NULL
+	 WHERE c.scan_ref OPERATOR(pg_catalog.=) target AND c.payload IS NOT NULL;
+	GET DIAGNOSTICS callbacks = ROW_COUNT;
+	DELETE FROM idenfy.file_url f WHERE f.scan_ref OPERATOR(pg_catalog.=) target;
+	GET DIAGNOSTICS file_urls = ROW_COUNT;
+	DELETE FROM idenfy.service_result s WHERE s.scan_ref OPERATOR(pg_catalog.=) target;
+	GET DIAGNOSTICS service_results = ROW_COUNT;
+	DELETE FROM idenfy.face_link l
+	 WHERE l.scan_ref OPERATOR(pg_catalog.=) target OR l.other_scan_ref OPERATOR(pg_catalog.=) target;
+	GET DIAGNOSTICS face_links = ROW_COUNT;
+	DELETE FROM idenfy.document_expiration e WHERE e.scan_ref OPERATOR(pg_catalog.=) target;
+	GET DIAGNOSTICS expiration_notices = ROW_COUNT;
+	DELETE FROM idenfy.quarantine q WHERE q.scan_ref OPERATOR(pg_catalog.=) target;
+	GET DIAGNOSTICS quarantined = ROW_COUNT;
+	INSERT INTO idenfy.erasure (scan_ref, reason, decision_kept)
+	VALUES (target, reason, keep_decision)
+	ON CONFLICT ON CONSTRAINT erasure_pkey DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION idenfy.erase_scan(text, text, boolean) IS
+'erase every piece of personal data of one scanRef from every table, under the ingest lock; keeps the fingerprints (callback.payload_sha256) and a row in idenfy.erasure';
+
+CREATE FUNCTION @extschema@.idenfy_forget_scan(scan_ref text,
+	OUT verifications bigint, OUT documents bigint, OUT callbacks bigint, OUT file_urls bigint,
+	OUT service_results bigint, OUT face_links bigint, OUT expiration_notices bigint,
+	OUT quarantined bigint)
+RETURNS record
+LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM idenfy.erase_scan(idenfy_forget_scan.scan_ref, 'request', false) $$;
+COMMENT ON FUNCTION @extschema@.idenfy_forget_scan(text) IS
+'erase a verification''s personal data everywhere (right to erasure); idempotent; returns what was removed';
+
+CREATE FUNCTION @extschema@.idenfy_forget_client(client_id text,
+	OUT scan_refs bigint, OUT verifications bigint, OUT documents bigint, OUT callbacks bigint,
+	OUT file_urls bigint, OUT service_results bigint, OUT face_links bigint,
+	OUT expiration_notices bigint, OUT quarantined bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s text;
+	r record;
+	who text := idenfy_forget_client.client_id;
+	needle bytea := pg_catalog.convert_to('"' OPERATOR(pg_catalog.||) who OPERATOR(pg_catalog.||) '"', 'UTF8');
+	n bigint;
+BEGIN
+	scan_refs := 0; verifications := 0; documents := 0; callbacks := 0; file_urls := 0;
+	service_results := 0; face_links := 0; expiration_notices := 0; quarantined := 0;
+	/* the person's scanRefs: current states, expiration notices, quarantine */
+	FOR s IN
+		SELECT x.scan_ref FROM (
+			SELECT v.scan_ref FROM idenfy.verification v WHERE v.client_id OPERATOR(pg_catalog.=) who
+			UNION
+			SELECT e.scan_ref FROM idenfy.document_expiration e WHERE e.client_id OPERATOR(pg_catalog.=) who
+			UNION
+			SELECT q.scan_ref FROM idenfy.quarantine q
+			 WHERE q.scan_ref OPERATOR(pg_catalog.<>) ''
+			   AND q.payload OPERATOR(pg_catalog.->>) 'clientId' OPERATOR(pg_catalog.=) who) x
+		ORDER BY x.scan_ref COLLATE "C"
+	LOOP
+		r := idenfy.erase_scan(s, 'request', false);
+		scan_refs := scan_refs OPERATOR(pg_catalog.+) 1;
+		verifications := verifications OPERATOR(pg_catalog.+) r.verifications;
+		documents := documents OPERATOR(pg_catalog.+) r.documents;
+		callbacks := callbacks OPERATOR(pg_catalog.+) r.callbacks;
+		file_urls := file_urls OPERATOR(pg_catalog.+) r.file_urls;
+		service_results := service_results OPERATOR(pg_catalog.+) r.service_results;
+		face_links := face_links OPERATOR(pg_catalog.+) r.face_links;
+		expiration_notices := expiration_notices OPERATOR(pg_catalog.+) r.expiration_notices;
+		quarantined := quarantined OPERATOR(pg_catalog.+) r.quarantined;
+	END LOOP;
+	/* quarantined callbacks without a usable scanRef that name the person */
+	DELETE FROM idenfy.quarantine q
+	 WHERE q.payload OPERATOR(pg_catalog.->>) 'clientId' OPERATOR(pg_catalog.=) who
+		OR pg_catalog."position"(q.body, needle) OPERATOR(pg_catalog.>) 0;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	quarantined := quarantined OPERATOR(pg_catalog.+) n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_forget_client(text) IS
+'erase every verification of a person (by clientId) everywhere, including quarantined callbacks naming them; idempotent; returns what was removed';
+
+CREATE FUNCTION @extschema@.idenfy_purge(older_than interval, keep_decision boolean DEFAULT false,
+	max_verifications integer DEFAULT 1000,
+	OUT purged bigint, OUT callbacks bigint, OUT quarantined bigint, OUT more boolean)
+RETURNS record
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cutoff timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-) older_than;
+	s text;
+	r record;
+BEGIN
+	purged := 0; callbacks := 0;
+	FOR s IN
+		SELECT v.scan_ref FROM idenfy.verification v
+		 WHERE v.updated_at OPERATOR(pg_catalog.<) cutoff
+		   AND NOT EXISTS (SELECT 1 FROM idenfy.erasure x WHERE x.scan_ref OPERATOR(pg_catalog.=) v.scan_ref)
+		   AND NOT EXISTS (SELECT 1 FROM idenfy.callback c
+							WHERE c.scan_ref OPERATOR(pg_catalog.=) v.scan_ref
+							  AND c.received_at OPERATOR(pg_catalog.>=) cutoff)
+		 ORDER BY v.updated_at
+		 LIMIT max_verifications
+	LOOP
+		r := idenfy.erase_scan(s, 'retention', keep_decision);
+		purged := purged OPERATOR(pg_catalog.+) 1;
+		callbacks := callbacks OPERATOR(pg_catalog.+) r.callbacks;
+	END LOOP;
+	more := purged OPERATOR(pg_catalog.>=) max_verifications;
+	/* invalid callbacks and notices of never-delivered scanRefs past the period */
+	DELETE FROM idenfy.quarantine q WHERE q.received_at OPERATOR(pg_catalog.<) cutoff;
+	GET DIAGNOSTICS quarantined = ROW_COUNT;
+	DELETE FROM idenfy.document_expiration e
+	 WHERE e.received_at OPERATOR(pg_catalog.<) cutoff
+	   AND NOT EXISTS (SELECT 1 FROM idenfy.verification v WHERE v.scan_ref OPERATOR(pg_catalog.=) e.scan_ref);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.idenfy_purge(interval, boolean, integer) IS
+'retention: erase (or, with keep_decision, strip of personal fields) at most max_verifications verifications whose last callback is older than the interval, oldest first; "more" says whether to call again';
+
+/* Runs idenfy_purge in committed batches: for cron or pg_cron (CALL idenfy_purge_all('5 years')).
+ * A procedure that commits cannot pin its search_path; every name in it is qualified. */
+CREATE PROCEDURE @extschema@.idenfy_purge_all(older_than interval, keep_decision boolean DEFAULT false,
+	batch_size integer DEFAULT 1000)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	r record;
+	total bigint := 0;
+BEGIN
+	LOOP
+		SELECT * INTO r FROM @extschema@.idenfy_purge(older_than, keep_decision, batch_size);
+		total := total OPERATOR(pg_catalog.+) r.purged;
+		COMMIT;
+		RAISE NOTICE 'idenfy_purge_all: % verifications purged so far', total;
+		EXIT WHEN NOT r.more;
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.idenfy_purge_all(interval, boolean, integer) IS
+'idenfy_purge in batches, each committed (no long locks), until nothing is left; for cron or pg_cron';
+
+REVOKE EXECUTE ON FUNCTION
+	@extschema@.idenfy_forget_scan(text),
+	@extschema@.idenfy_forget_client(text),
+	@extschema@.idenfy_purge(interval, boolean, integer),
+	idenfy.erase_scan(text, text, boolean),
+	idenfy.lock_scan_ref(text)
+FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE @extschema@.idenfy_purge_all(interval, boolean, integer) FROM PUBLIC;

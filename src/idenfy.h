@@ -245,7 +245,8 @@ typedef enum IdenfyOutcome
 	OUTCOME_UPDATED,
 	OUTCOME_STALE,
 	OUTCOME_DUPLICATE,
-	OUTCOME_QUARANTINED
+	OUTCOME_QUARANTINED,
+	OUTCOME_ERASED
 } IdenfyOutcome;
 
 typedef enum IdenfyDecision
@@ -261,6 +262,7 @@ typedef enum IdenfyDecision
 typedef struct IdenfyStoredState
 {
 	bool		exists;			/* a verification row exists */
+	bool		erased;			/* the scanRef was erased (idenfy.erasure) */
 	bool		seen_payload;	/* this exact payload is in history */
 	int64		seen_id;		/* ... as this history row */
 	bool		final;

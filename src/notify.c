@@ -81,7 +81,11 @@ idenfy_notify_decision(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"scanRef\": ");
 	escape_json(&buf, SPI_getvalue(tup, desc, SPI_fnumber(desc, "scan_ref")));
-	AppendTextField(&buf, "clientId", tup, desc, "client_id");
+	/* an erasure does not repeat who was erased */
+	if (newtup)
+		AppendTextField(&buf, "clientId", tup, desc, "client_id");
+	else
+		appendStringInfoString(&buf, ", \"clientId\": null");
 	if (newtup)
 		AppendTextField(&buf, "decision", newtup, desc, "decision");
 	else

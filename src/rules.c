@@ -21,6 +21,7 @@ static const char *const outcome_names[] = {
 	[OUTCOME_STALE] = "stale",
 	[OUTCOME_DUPLICATE] = "duplicate",
 	[OUTCOME_QUARANTINED] = "quarantined",
+	[OUTCOME_ERASED] = "erased",
 };
 
 static const char *const decision_names[] = {
@@ -47,6 +48,9 @@ IdenfyDecisionName(IdenfyDecision decision)
  * IdenfyOrderCallback: what a new callback does to the stored state.
  *
  *	1. the same payload is already in history          -> duplicate
+ *	   (its fingerprint outlives an erasure)
+ *	E. the scanRef was erased (idenfy_forget_*, purge) -> erased: only the
+ *	   fingerprint is kept, nothing of the person
  *	2. nothing stored for the scanRef                  -> created
  *	3. event type IDENTIFICATION_RESUBMITTED           -> updated
  *	4. stored final, new not final                     -> stale
@@ -62,6 +66,8 @@ IdenfyOrderCallback(const IdenfyStoredState *stored, const IdenfyCallback *cb)
 {
 	if (stored->seen_payload)
 		return OUTCOME_DUPLICATE;
+	if (stored->erased)
+		return OUTCOME_ERASED;
 	if (cb->expiration_notice)
 		return stored->notice_exists ? OUTCOME_UPDATED : OUTCOME_CREATED;
 	if (!stored->exists)

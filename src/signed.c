@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/hmac.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
@@ -22,6 +23,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 
 #include "idenfy.h"
 
@@ -183,6 +185,57 @@ BodyToJsonb(const char *body, int len, IdenfyReadError *err)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(cstr)));
 }
 
+/*
+ * ParseBody: BodyToJsonb, and with idenfy.on_invalid = 'quarantine' also
+ * any error the conversion raises (a body nested too deeply, a number out
+ * of numeric's range) becomes an IdenfyReadError, inside a subtransaction.
+ * The error's own text is not kept: it could quote the body.
+ */
+static Jsonb *
+ParseBody(const char *body, int len, IdenfyReadError *err)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Jsonb	   *result = NULL;
+
+	if (idenfy_on_invalid != IDENFY_ON_INVALID_QUARANTINE)
+		return BodyToJsonb(body, len, err);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		result = BodyToJsonb(body, len, err);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		err->sqlstate = edata->sqlerrcode;
+		err->path = "$";
+		err->message = "callback body could not be converted to jsonb";
+		err->detail = psprintf("The conversion failed with SQLSTATE %s (%s).",
+							   unpack_sql_state(edata->sqlerrcode),
+							   edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX ? "nested too deeply" :
+							   edata->sqlerrcode == ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE ? "a number out of range" :
+							   edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED ? "a size limit" : "other");
+		FreeErrorData(edata);
+		result = NULL;
+	}
+	PG_END_TRY();
+	return result;
+}
+
 static Datum
 IngestSigned(FunctionCallInfo fcinfo, const char *body, int len)
 {
@@ -240,7 +293,7 @@ IngestSigned(FunctionCallInfo fcinfo, const char *body, int len)
 		return IdenfyReject(fcinfo, NULL, body, len, event_type, "signature", &err);
 	}
 
-	payload = BodyToJsonb(body, len, &err);
+	payload = ParseBody(body, len, &err);
 	if (payload == NULL)
 		return IdenfyReject(fcinfo, NULL, body, len, event_type, "invalid", &err);
 	return IdenfyIngest(fcinfo, payload, event_type, NULL);

@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
@@ -295,7 +296,9 @@ PreparePlans(void)
 									"  AND c.payload_sha256 OPERATOR(pg_catalog.=) $2),"
 									" $3 IS NOT NULL AND EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".document_expiration e"
 									"  WHERE e.scan_ref OPERATOR(pg_catalog.=) $1"
-									"  AND e.threshold_raw OPERATOR(pg_catalog.=) $3)"
+									"  AND e.threshold_raw OPERATOR(pg_catalog.=) $3),"
+									" EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".erasure x"
+									"  WHERE x.scan_ref OPERATOR(pg_catalog.=) $1)"
 									" FROM (SELECT) AS one"
 									" LEFT JOIN " IDENFY_SCHEMA ".verification v"
 									" ON v.scan_ref OPERATOR(pg_catalog.=) $1",
@@ -595,6 +598,15 @@ IdenfyLockScanRef(const char *scan_ref)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
+/* idenfy.lock_scan_ref(scan_ref text): the ingest lock, for the SQL functions that write */
+PG_FUNCTION_INFO_V1(idenfy_lock_scan_ref);
+Datum
+idenfy_lock_scan_ref(PG_FUNCTION_ARGS)
+{
+	IdenfyLockScanRef(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
 /* IdenfyLoadState: what the ordering rules need of the stored state. */
 void
 IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
@@ -634,6 +646,7 @@ IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
 	state->seen_payload = !isnull;
 	state->seen_id = isnull ? 0 : DatumGetInt64(d);
 	state->notice_exists = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
+	state->erased = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
 }
 
 /*
@@ -860,7 +873,11 @@ StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome)
 		values[5] = BoolGetDatum(cb->has_manual);
 	}
 	values[6] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(outcome)));
-	values[7] = JsonbPGetDatum(cb->payload);
+	/* an erased scanRef keeps the fingerprint of the callback, not its content */
+	if (outcome == OUTCOME_ERASED)
+		nulls[7] = 'n';
+	else
+		values[7] = JsonbPGetDatum(cb->payload);
 
 	Execute(PLAN_HISTORY, values, nulls, SPI_OK_INSERT_RETURNING);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -979,6 +996,8 @@ IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
 
 	Assert(outcome != OUTCOME_DUPLICATE && outcome != OUTCOME_QUARANTINED);
 	callback_id = StoreHistory(cb, outcome);
+	if (outcome == OUTCOME_ERASED)
+		return callback_id;
 	if (cb->expiration_notice)
 		StoreNotice(cb, callback_id);
 	else if (outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED)

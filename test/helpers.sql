@@ -73,7 +73,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
 	TRUNCATE idenfy.verification, idenfy.document, idenfy.face_link, idenfy.file_url,
 		idenfy.service_result, idenfy.document_expiration, idenfy.callback,
-		idenfy.quarantine, idenfy.tag_policy, idenfy.signing_key;
+		idenfy.quarantine, idenfy.tag_policy, idenfy.signing_key, idenfy.erasure;
 END $$;
 SELECT t.reset();
 RESET client_min_messages;

@@ -9,8 +9,11 @@
  *
  *		SELECT scan_ref, outcome FROM idenfy_ingest($1::jsonb, $2)
  *
- * (prepared once), sent without waiting for the previous answer: pipeline
- * mode, so there is no round trip per record.  Records are grouped into
+ * (prepared once; a wrapper record {"event_type": ..., "payload": {...}}
+ * goes whole, as idenfy_ingest(($1::jsonb) -> 'payload', $2), so that the
+ * server always gets the input's own bytes), sent without waiting for the
+ * previous answer: pipeline mode, so there is no round trip per record.
+ * Records are grouped into
  * transactions of --batch records, and each runs between a SAVEPOINT and
  * its RELEASE, so that a record the server rejects is undone alone:
  *
@@ -45,7 +48,11 @@
  *
  * Results are matched to what was sent through a FIFO of pending
  * commands.  An outcome is counted only once its transaction has
- * committed.
+ * committed.  Whenever the program stops sending it asks the server to
+ * flush its answers (a protocol Flush message: the server otherwise holds
+ * them until the next Sync), and it sends nothing while libpq's pipeline
+ * is in the aborted state (libpq would then write each message on its
+ * own).
  *
  * src/load/idenfy-load.c
  *
@@ -170,13 +177,13 @@ typedef struct Loader
 	long		window;			/* current limit on inflight */
 	long		inflight;		/* CMD_INGEST entries in the queue */
 	size_t		inflight_bytes;
+	bool		unflushed;		/* commands sent since the last Sync or Flush */
 	bool		in_txn;			/* BEGIN sent, COMMIT not yet */
 	long		in_batch;		/* records sent in that transaction */
 	LoadRecord *tentative;		/* executed, waiting for their commit */
 	LoadRecord *tentative_tail;
 	long		ntentative;
 
-	long		sent;
 	long		loaded;
 	long		server_errors;
 	const char *outcome_names[LOAD_MAX_OUTCOMES];
@@ -394,7 +401,8 @@ ReportInputProblem(void *arg, ReaderProblem kind, const SourceLoc *loc,
 	fprintf(stderr, "%s\n", msg);
 }
 
-static void
+/* Count an error by SQLSTATE and message; true the first time. */
+static bool
 CountError(Loader *L, const char *sqlstate, const char *message)
 {
 	ErrorKind  *k;
@@ -407,7 +415,7 @@ CountError(Loader *L, const char *sqlstate, const char *message)
 			strcmp(k->message, message) == 0)
 		{
 			k->count++;
-			return;
+			return false;
 		}
 	}
 	if (L->n_kinds < LOAD_MAX_ERROR_KINDS)
@@ -416,7 +424,7 @@ CountError(Loader *L, const char *sqlstate, const char *message)
 		snprintf(k->sqlstate, sizeof(k->sqlstate), "%s", sqlstate);
 		k->message = StrDup(message);
 		k->count = 1;
-		return;
+		return true;
 	}
 
 	/* too many distinct messages: the last slot becomes "all others" */
@@ -428,6 +436,7 @@ CountError(Loader *L, const char *sqlstate, const char *message)
 		strcpy(k->sqlstate, "*");
 	}
 	k->count++;
+	return true;
 }
 
 /* The server rejected a record. */
@@ -449,9 +458,9 @@ RecordFailed(Loader *L, const LoadRecord *rec, const PGresult *res)
 	fprintf(stderr, "ERROR %s: %s\n", sqlstate, primary);
 	if (detail)
 		fprintf(stderr, "  DETAIL: %s\n", detail);
-	if (hint)
+	/* the hint is the same for every record with this error: say it once */
+	if (CountError(L, sqlstate, primary) && hint)
 		fprintf(stderr, "  HINT: %s\n", hint);
-	CountError(L, sqlstate, primary);
 	L->server_errors++;
 }
 
@@ -592,6 +601,7 @@ SendCmd(Loader *L, CmdKind kind, LoadRecord *rec, bool commits)
 	cmd.rec = rec;
 	cmd.commits = commits;
 	QueuePush(&L->queue, &cmd);
+	L->unflushed = (kind != CMD_SYNC);
 	if (!ok)
 		ConnectionLost(L);
 }
@@ -608,7 +618,6 @@ EndBatch(Loader *L)
 static void
 SendRecord(Loader *L, LoadRecord *rec)
 {
-	L->sent++;
 	if (L->opt->single)
 	{
 		SendCmd(L, CMD_INGEST, rec, false);
@@ -669,7 +678,10 @@ Recover(Loader *L)
 	SendCmd(L, CMD_RELEASE, NULL, false);
 }
 
-/* Send the first command of the resend queue. */
+/*
+ * Send the first command of the resend queue; a record's RELEASE goes
+ * with it, as Recover() expects to find it right behind the record.
+ */
 static void
 SendAgain(Loader *L)
 {
@@ -677,6 +689,12 @@ SendAgain(Loader *L)
 
 	QueueTake(&L->resend, &cmd);
 	SendCmd(L, cmd.kind, cmd.rec, cmd.commits);
+	if (cmd.kind == CMD_INGEST && L->resend.len > 0 &&
+		QueueAt(&L->resend, 0)->kind == CMD_RELEASE)
+	{
+		QueueTake(&L->resend, &cmd);
+		SendCmd(L, cmd.kind, cmd.rec, cmd.commits);
+	}
 }
 
 /*
@@ -953,6 +971,18 @@ Run(Loader *L)
 				continue;
 			}
 			break;
+		}
+
+		/*
+		 * The server keeps its answers until a Sync or a Flush message: ask
+		 * for them, or the window could close on answers still in its
+		 * buffer.
+		 */
+		if (L->unflushed)
+		{
+			if (PQsendFlushRequest(L->conn) != 1)
+				ConnectionLost(L);
+			L->unflushed = false;
 		}
 
 		/* commit what we have when the input ends or stalls */
@@ -1397,5 +1427,12 @@ main(int argc, char **argv)
 	PQexitPipelineMode(L->conn);
 	PQfinish(L->conn);
 	reader_free(L->reader);
+	free(L->queue.items);
+	free(L->resend.items);
+	for (int i = 0; i < L->n_kinds; i++)
+		free(L->kinds[i].message);
+	for (int i = N_KNOWN_OUTCOMES; i < L->n_outcomes; i++)
+		free((char *) L->outcome_names[i]);
+	free(L->password);
 	return code;
 }
