@@ -880,13 +880,6 @@ COMMENT ON INDEX idenfy.document_expiration_client_id_idx IS 'a person''s expira
 CREATE INDEX verification_updated_at_idx ON idenfy.verification USING brin (updated_at);
 COMMENT ON INDEX idenfy.verification_updated_at_idx IS 'retention purge candidates (BRIN: cheap to keep current)';
 
-CREATE FUNCTION idenfy.lock_scan_ref(scan_ref text)
-RETURNS void
-LANGUAGE c STRICT
-AS 'MODULE_PATHNAME', 'idenfy_lock_scan_ref';
-COMMENT ON FUNCTION idenfy.lock_scan_ref(text) IS
-'the transaction-scoped lock idenfy_ingest takes on a scanRef; erasure takes it too, so the two never interleave';
-
 CREATE FUNCTION idenfy.erase_scan(target text, reason text, keep_decision boolean,
 	OUT verifications bigint, OUT documents bigint, OUT callbacks bigint, OUT file_urls bigint,
 	OUT service_results bigint, OUT face_links bigint, OUT expiration_notices bigint,
@@ -896,7 +889,8 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM idenfy.lock_scan_ref(target);
+	/* the row lock idenfy_ingest takes too: the two never interleave */
+	PERFORM 1 FROM idenfy.verification v WHERE v.scan_ref OPERATOR(pg_catalog.=) target FOR UPDATE;
 	IF keep_decision THEN
 		UPDATE idenfy.verification v
 		   SET client_id = NULL, external_ref = NULL, client_ip = NULL, client_location = NULL,
@@ -935,7 +929,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION idenfy.erase_scan(text, text, boolean) IS
-'erase every piece of personal data of one scanRef from every table, under the ingest lock; keeps the fingerprints (callback.payload_sha256) and a row in idenfy.erasure';
+'erase every piece of personal data of one scanRef from every table, under the verification row lock ingest takes; keeps the fingerprints (callback.payload_sha256) and a row in idenfy.erasure';
 
 CREATE FUNCTION @extschema@.idenfy_forget_scan(scan_ref text,
 	OUT verifications bigint, OUT documents bigint, OUT callbacks bigint, OUT file_urls bigint,
@@ -1064,7 +1058,6 @@ REVOKE EXECUTE ON FUNCTION
 	@extschema@.idenfy_forget_scan(text),
 	@extschema@.idenfy_forget_client(text),
 	@extschema@.idenfy_purge(interval, boolean, integer),
-	idenfy.erase_scan(text, text, boolean),
-	idenfy.lock_scan_ref(text)
+	idenfy.erase_scan(text, text, boolean)
 FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE @extschema@.idenfy_purge_all(interval, boolean, integer) FROM PUBLIC;

@@ -29,6 +29,9 @@
 
 PG_MODULE_MAGIC;
 
+/* a new scanRef created concurrently makes ingest start over; this often at most */
+#define IDENFY_MAX_ATTEMPTS 10
+
 int			idenfy_on_invalid = IDENFY_ON_INVALID_ERROR;
 char	   *idenfy_notify_channel = NULL;
 
@@ -126,7 +129,8 @@ IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const ch
 	IdenfyDecision decision = DECISION_PENDING;
 	List	   *reasons = NIL;
 	Oid			result_decision;
-	int64		callback_id;
+	int64		callback_id = 0;
+	int			attempt;
 
 	/* 1. read */
 	memset(&err, 0, sizeof(err));
@@ -154,21 +158,42 @@ IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const ch
 	Fingerprint(payload, cb->sha256);
 
 	SPI_connect();
+	for (attempt = 1;; attempt++)
+	{
+		IdenfyStoreResult stored;
 
-	/* 3. lock and load */
-	IdenfyLockScanRef(cb->v[SLOT_SCAN_REF].str);
-	IdenfyLoadState(cb, &state);
+		/* 3. load the stored state (locking the verification row) */
+		IdenfyLoadState(cb, &state);
 
-	/* 4. rules */
-	outcome = IdenfyOrderCallback(&state, cb);
-	if ((outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED) && !cb->expiration_notice)
-		decision = IdenfyDecideCallback(cb, &reasons);
+		/* 4. rules */
+		outcome = IdenfyOrderCallback(&state, cb);
+		if (outcome == OUTCOME_DUPLICATE)
+		{
+			callback_id = state.seen_id;
+			break;
+		}
+		if ((outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED) && !cb->expiration_notice)
+			decision = IdenfyDecideCallback(cb, &reasons);
 
-	/* 5. store */
-	if (outcome == OUTCOME_DUPLICATE)
-		callback_id = state.seen_id;
-	else
-		callback_id = IdenfyStoreCallback(cb, outcome, decision, reasons);
+		/* 5. store */
+		callback_id = state.next_id;
+		stored = IdenfyStoreCallback(cb, outcome, decision, reasons, callback_id);
+		if (stored == IDENFY_STORE_STORED)
+			break;
+		if (stored == IDENFY_STORE_DUPLICATE)
+		{
+			outcome = OUTCOME_DUPLICATE;
+			callback_id = 0;
+			break;
+		}
+		/* another session created this verification meanwhile: start over */
+		if (attempt >= IDENFY_MAX_ATTEMPTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize the callbacks of one verification"),
+					 errdetail("Concurrent callbacks of the scanRef kept changing its state."),
+					 errhint("Retry the call; use READ COMMITTED.")));
+	}
 
 	if ((outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED) && !cb->expiration_notice)
 		result_decision = IdenfyVocabLookup(VOCAB_DECISION, IdenfyDecisionName(decision));

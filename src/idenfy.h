@@ -9,7 +9,7 @@
  *	 vocab.c   vendor strings -> our enum values (unknown ones kept verbatim)
  *	 rules.c   ordering rules (created/updated/stale/duplicate) and
  *			   decision rules (PENDING/APPROVED/DENIED/REVIEW/EXPIRED)
- *	 store.c   SPI writes: lock the scanRef, history, current state, children
+ *	 store.c   SPI writes: lock the verification, history, current state, children
  *	 signed.c  signed bodies: HMAC check, then JSON parse, then ingest
  *	 decision.c stored decisions recomputed (tag policy changes)
  *	 reprocess.c stored callbacks re-applied (after an upgrade adds values)
@@ -269,7 +269,15 @@ typedef struct IdenfyStoredState
 	bool		has_manual;
 	bool		notice_exists;	/* expiration notices: same threshold stored */
 	Oid			decision;		/* stored decision, InvalidOid when none */
+	int64		next_id;		/* the id a new history row gets */
 } IdenfyStoredState;
+
+typedef enum IdenfyStoreResult
+{
+	IDENFY_STORE_STORED,
+	IDENFY_STORE_RETRY,			/* a new scanRef was created meanwhile: start over */
+	IDENFY_STORE_DUPLICATE		/* the same payload was stored meanwhile */
+} IdenfyStoreResult;
 
 /* The inputs of the decision rules: a verification's current state. */
 typedef struct IdenfyDecisionInput
@@ -311,11 +319,11 @@ extern bool IdenfyIsCountryCode(const char *s, int len);
 extern void IdenfyVocabInvalidate(void);
 
 /* store.c */
-extern void IdenfyLockScanRef(const char *scan_ref);
 extern void IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state);
 extern IdenfyDecision IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons);
-extern int64 IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
-								 IdenfyDecision decision, List *reasons);
+extern IdenfyStoreResult IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
+											 IdenfyDecision decision, List *reasons,
+											 int64 callback_id);
 extern void IdenfyStoreReapply(const IdenfyCallback *cb, IdenfyDecision decision,
 							   List *reasons, int64 callback_id);
 extern void IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,

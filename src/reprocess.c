@@ -8,7 +8,8 @@
  *
  * Run it in its own transaction after ALTER EXTENSION idenfy UPDATE: an
  * enum value added in a transaction cannot be used before that commits.
- * Each verification is locked like an ingest of its scanRef.
+ * Each verification row is locked (FOR UPDATE) as it is read, like an
+ * ingest of its scanRef locks it.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,7 +32,8 @@ static const char *const reprocess_query =
 " JOIN " IDENFY_SCHEMA ".callback c ON c.scan_ref OPERATOR(pg_catalog.=) v.scan_ref"
 "  AND c.id OPERATOR(pg_catalog.=) v.callback_id"
 " WHERE c.payload IS NOT NULL AND ($1 OR v.unknown_values IS NOT NULL)"
-" ORDER BY v.scan_ref";
+" ORDER BY v.scan_ref"
+" FOR UPDATE OF v";
 
 /* idenfy_reprocess(all_verifications boolean): re-apply current callbacks */
 PG_FUNCTION_INFO_V1(idenfy_reprocess);
@@ -59,7 +61,7 @@ idenfy_reprocess(PG_FUNCTION_ARGS)
 	plan = SPI_prepare(reprocess_query, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "idenfy: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, &arg, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, &arg, NULL, false);
 	for (;;)
 	{
 		SPITupleTable *batch;
@@ -97,7 +99,6 @@ idenfy_reprocess(PG_FUNCTION_ARGS)
 				continue;
 			}
 			IdenfyResolveVocab(cb);
-			IdenfyLockScanRef(scan_ref);
 			decision = IdenfyDecideCallback(cb, &reasons);
 			IdenfyStoreReapply(cb, decision, reasons, callback_id);
 			reprocessed++;

@@ -11,12 +11,20 @@
  * name and operator in the statements is schema-qualified, so the caller's
  * search_path changes nothing.
  *
- * Locking: IdenfyLockScanRef takes a transaction-scoped advisory lock on
- * (IDENFY_LOCK_CLASS, hash of the scanRef) before the stored state is read,
- * so callbacks for one scanRef are applied one at a time and each sees the
- * state the previous one committed (READ COMMITTED: every SPI statement
- * takes a new snapshot).  Callers in REPEATABLE READ or SERIALIZABLE get a
- * serialization error instead of a wrong state, and retry.
+ * Concurrency, without a lock per scanRef in the shared lock table (so one
+ * transaction may ingest any number of callbacks):
+ *	 - the state query locks an existing verification row (FOR UPDATE), so
+ *	   callbacks of a known scanRef apply one at a time, each seeing what the
+ *	   previous one committed;
+ *	 - a new scanRef is inserted with ON CONFLICT DO NOTHING, guarded by "not
+ *	   erased": when another session created (or erased) it meanwhile, the
+ *	   insert waits for that session, does nothing, and the caller starts
+ *	   over with a fresh state (IDENFY_STORE_RETRY);
+ *	 - history rows are inserted with ON CONFLICT DO NOTHING on (scan_ref,
+ *	   payload_sha256): a payload stored concurrently is a duplicate.
+ * In READ COMMITTED every SPI statement takes a new snapshot, so a retry
+ * sees the committed winner.  Callers in REPEATABLE READ or SERIALIZABLE get
+ * a serialization error instead of a wrong state, and retry.
  *
  * The caller is connected to SPI.
  *
@@ -25,12 +33,10 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -41,9 +47,6 @@
 #include "utils/timestamp.h"
 
 #include "idenfy.h"
-
-/* first key of our advisory locks: "idnf" */
-#define IDENFY_LOCK_CLASS 0x69646E66
 
 /* ------------------------------------------------------------------------
  * Column tables: slot of the read callback -> column.
@@ -165,6 +168,7 @@ typedef enum PlanId
 	PLAN_POLICIES,
 	PLAN_HISTORY,
 	PLAN_VERIFICATION,
+	PLAN_VERIFICATION_NEW,
 	PLAN_DOCUMENT,
 	PLAN_DELETE_CHILDREN,
 	PLAN_FILE_URLS,
@@ -220,12 +224,16 @@ Prepare(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/* INSERT ... ON CONFLICT (scan_ref) DO UPDATE over the head and a column table. */
+/*
+ * INSERT ... ON CONFLICT (scan_ref) DO UPDATE over the head and a column
+ * table; with new_only, INSERT ... SELECT ... WHERE the scanRef was not
+ * erased ... ON CONFLICT DO NOTHING (a new verification, see the header).
+ */
 static SPIPlanPtr
 PrepareUpsert(const char *table, const char *const *head, int nhead,
 			  Oid *headtypes, const char *const *fixed, const char *const *fixed_values,
 			  int nfixed, const char *const *keep_on_update,
-			  const Column *cols, int ncols)
+			  const Column *cols, int ncols, bool new_only)
 {
 	StringInfoData sql;
 	Oid		   *types = palloc(sizeof(Oid) * (nhead + ncols));
@@ -240,7 +248,7 @@ PrepareUpsert(const char *table, const char *const *head, int nhead,
 		appendStringInfo(&sql, ", %s", fixed[i]);
 	for (i = 0; i < ncols; i++)
 		appendStringInfo(&sql, ", %s", cols[i].name);
-	appendStringInfoString(&sql, ") VALUES (");
+	appendStringInfoString(&sql, new_only ? ") SELECT " : ") VALUES (");
 	for (i = 0; i < nhead; i++)
 	{
 		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
@@ -252,6 +260,13 @@ PrepareUpsert(const char *table, const char *const *head, int nhead,
 	{
 		appendStringInfo(&sql, ", $%d", nhead + i + 1);
 		types[nhead + i] = ColumnType(&cols[i]);
+	}
+	if (new_only)
+	{
+		appendStringInfoString(&sql, " WHERE NOT EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".erasure x"
+							   " WHERE x.scan_ref OPERATOR(pg_catalog.=) $1)"
+							   " ON CONFLICT (scan_ref) DO NOTHING");
+		return Prepare(sql.data, nhead + ncols, types);
 	}
 	appendStringInfoString(&sql, ") ON CONFLICT (scan_ref) DO UPDATE SET ");
 	n = 0;
@@ -290,7 +305,7 @@ PreparePlans(void)
 		Oid			types[] = {TEXTOID, BYTEAOID, TEXTOID};
 
 		plans[PLAN_STATE] = Prepare(
-									"SELECT v.scan_ref IS NOT NULL, v.final, v.has_manual, v.decision,"
+									"SELECT v.found IS NOT NULL, v.final, v.has_manual, v.decision,"
 									" (SELECT c.id FROM " IDENFY_SCHEMA ".callback c"
 									"  WHERE c.scan_ref OPERATOR(pg_catalog.=) $1"
 									"  AND c.payload_sha256 OPERATOR(pg_catalog.=) $2),"
@@ -298,10 +313,12 @@ PreparePlans(void)
 									"  WHERE e.scan_ref OPERATOR(pg_catalog.=) $1"
 									"  AND e.threshold_raw OPERATOR(pg_catalog.=) $3),"
 									" EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".erasure x"
-									"  WHERE x.scan_ref OPERATOR(pg_catalog.=) $1)"
+									"  WHERE x.scan_ref OPERATOR(pg_catalog.=) $1),"
+									" pg_catalog.nextval('" IDENFY_SCHEMA ".callback_id_seq'::pg_catalog.regclass)"
 									" FROM (SELECT) AS one"
-									" LEFT JOIN " IDENFY_SCHEMA ".verification v"
-									" ON v.scan_ref OPERATOR(pg_catalog.=) $1",
+									" LEFT JOIN LATERAL (SELECT true AS found, w.final, w.has_manual, w.decision"
+									"  FROM " IDENFY_SCHEMA ".verification w"
+									"  WHERE w.scan_ref OPERATOR(pg_catalog.=) $1 FOR UPDATE) v ON true",
 									3, types);
 	}
 	{
@@ -314,14 +331,15 @@ PreparePlans(void)
 	}
 	{
 		Oid			types[] = {TEXTOID, BYTEAOID, IdenfyVocabType(VOCAB_EVENT_TYPE), TEXTOID,
-		BOOLOID, BOOLOID, IdenfyVocabType(VOCAB_OUTCOME), JSONBOID};
+		BOOLOID, BOOLOID, IdenfyVocabType(VOCAB_OUTCOME), JSONBOID, INT8OID};
 
 		plans[PLAN_HISTORY] = Prepare(
 									  "INSERT INTO " IDENFY_SCHEMA ".callback"
 									  " (scan_ref, payload_sha256, event_type, event_type_raw,"
-									  "  final, has_manual, outcome, payload)"
-									  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-									  8, types);
+									  "  final, has_manual, outcome, payload, id)"
+									  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+									  " ON CONFLICT (scan_ref, payload_sha256) DO NOTHING",
+									  9, types);
 	}
 	{
 		Oid			headtypes[] = {TEXTOID, BOOLOID, BOOLOID, BOOLOID,
@@ -334,7 +352,13 @@ PreparePlans(void)
 		plans[PLAN_VERIFICATION] = PrepareUpsert("verification",
 												 verification_head, VERIFICATION_HEAD, headtypes,
 												 fixed, fixed_values, 2, keep,
-												 verification_columns, lengthof(verification_columns));
+												 verification_columns, lengthof(verification_columns),
+												 false);
+		plans[PLAN_VERIFICATION_NEW] = PrepareUpsert("verification",
+													 verification_head, VERIFICATION_HEAD, headtypes,
+													 fixed, fixed_values, 2, keep,
+													 verification_columns, lengthof(verification_columns),
+													 true);
 	}
 	{
 		static const char *const head[] = {"scan_ref"};
@@ -342,7 +366,7 @@ PreparePlans(void)
 
 		plans[PLAN_DOCUMENT] = PrepareUpsert("document", head, 1, headtypes,
 											 NULL, NULL, 0, NULL,
-											 document_columns, lengthof(document_columns));
+											 document_columns, lengthof(document_columns), false);
 	}
 	{
 		Oid			types[] = {TEXTOID, BOOLOID};
@@ -428,7 +452,8 @@ GetPlan(PlanId id)
 	return plans[id];
 }
 
-static void
+/* Run a plan; returns the number of rows it processed. */
+static uint64
 Execute(PlanId id, Datum *values, const char *nulls, int expected)
 {
 	int			rc = SPI_execute_plan(GetPlan(id), values, nulls, false, 0);
@@ -438,6 +463,7 @@ Execute(PlanId id, Datum *values, const char *nulls, int expected)
 	if (expected != rc)
 		elog(ERROR, "idenfy: statement %d returned %s, expected %s", (int) id,
 			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+	return SPI_processed;
 }
 
 /* ------------------------------------------------------------------------
@@ -587,27 +613,11 @@ UnknownValuesJsonb(List *unknown)
  * Steps.
  * ------------------------------------------------------------------------ */
 
-/* IdenfyLockScanRef: serialize the callbacks of one scanRef (see header). */
-void
-IdenfyLockScanRef(const char *scan_ref)
-{
-	LOCKTAG		tag;
-	uint32		h = hash_bytes((const unsigned char *) scan_ref, strlen(scan_ref));
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IDENFY_LOCK_CLASS, h, 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
-
-/* idenfy.lock_scan_ref(scan_ref text): the ingest lock, for the SQL functions that write */
-PG_FUNCTION_INFO_V1(idenfy_lock_scan_ref);
-Datum
-idenfy_lock_scan_ref(PG_FUNCTION_ARGS)
-{
-	IdenfyLockScanRef(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	PG_RETURN_VOID();
-}
-
-/* IdenfyLoadState: what the ordering rules need of the stored state. */
+/*
+ * IdenfyLoadState: what the ordering rules need of the stored state; locks
+ * the verification row when there is one, and reserves the id a new history
+ * row would get.
+ */
 void
 IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
 {
@@ -647,6 +657,7 @@ IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
 	state->seen_id = isnull ? 0 : DatumGetInt64(d);
 	state->notice_exists = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
 	state->erased = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
+	state->next_id = DatumGetInt64(SPI_getbinval(row, desc, 8, &isnull));
 }
 
 /*
@@ -845,13 +856,13 @@ StoreFaceLinks(const IdenfyCallback *cb)
 	Execute(PLAN_FACE_LINKS, values, NULL, SPI_OK_INSERT);
 }
 
-static int64
-StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome)
+/* A history row; false when the same payload was stored meanwhile (a duplicate). */
+static bool
+StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome, int64 id)
 {
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *sha = palloc(VARHDRSZ + IDENFY_SHA256_LEN);
-	bool		isnull;
 
 	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
 	memcpy(VARDATA(sha), cb->sha256, IDENFY_SHA256_LEN);
@@ -879,8 +890,8 @@ StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome)
 	else
 		values[7] = JsonbPGetDatum(cb->payload);
 
-	Execute(PLAN_HISTORY, values, nulls, SPI_OK_INSERT_RETURNING);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	values[8] = Int64GetDatum(id);
+	return Execute(PLAN_HISTORY, values, nulls, SPI_OK_INSERT) == 1;
 }
 
 static void
@@ -913,18 +924,21 @@ StoreNotice(const IdenfyCallback *cb, int64 callback_id)
 	Execute(PLAN_NOTICE, values, nulls, SPI_OK_INSERT);
 }
 
-static void
-StoreCurrent(const IdenfyCallback *cb, IdenfyOutcome outcome,
-			 IdenfyDecision decision, List *reasons, int64 callback_id)
+/*
+ * The verification row: an upsert of the locked row, or (new_only) the
+ * insert of a new one; false when a new one lost a race (see the header).
+ */
+static bool
+StoreVerification(const IdenfyCallback *cb, IdenfyDecision decision, List *reasons,
+				  int64 callback_id, bool new_only)
 {
-	const char *scan_ref = cb->v[SLOT_SCAN_REF].str;
 	Datum		values[VERIFICATION_NPARAMS];
 	char		nulls[VERIFICATION_NPARAMS];
 	Jsonb	   *unknown = UnknownValuesJsonb(cb->unknown);
 	int			i;
 
 	memset(nulls, ' ', sizeof(nulls));
-	values[0] = CStringGetTextDatum(scan_ref);
+	values[0] = CStringGetTextDatum(cb->v[SLOT_SCAN_REF].str);
 	values[1] = BoolGetDatum(cb->final);
 	values[2] = BoolGetDatum(cb->has_manual);
 	values[3] = BoolGetDatum(cb->cancelled);
@@ -942,24 +956,31 @@ StoreCurrent(const IdenfyCallback *cb, IdenfyOutcome outcome,
 	for (i = 0; i < (int) lengthof(verification_columns); i++)
 		ColumnValue(cb, &verification_columns[i], &values[VERIFICATION_HEAD + i],
 					&nulls[VERIFICATION_HEAD + i]);
-	Execute(PLAN_VERIFICATION, values, nulls, SPI_OK_INSERT);
+	return Execute(new_only ? PLAN_VERIFICATION_NEW : PLAN_VERIFICATION,
+				   values, nulls, SPI_OK_INSERT) == 1;
+}
 
-	/* an update replaces the children of the previous callback */
-	if (outcome == OUTCOME_UPDATED)
+/* The child rows of the current callback; replace: drop those of the previous one first. */
+static void
+StoreChildren(const IdenfyCallback *cb, bool replace)
+{
+	const char *scan_ref = cb->v[SLOT_SCAN_REF].str;
+	int			i;
+
+	if (replace)
 	{
 		Datum		args[2];
 
-		args[0] = values[0];
+		args[0] = CStringGetTextDatum(scan_ref);
 		args[1] = BoolGetDatum(!cb->has_data);
 		Execute(PLAN_DELETE_CHILDREN, args, NULL, SPI_OK_DELETE);
 	}
-
 	if (cb->has_data)
 	{
 		Datum		dvalues[DOCUMENT_NPARAMS];
 		char		dnulls[DOCUMENT_NPARAMS];
 
-		dvalues[0] = values[0];
+		dvalues[0] = CStringGetTextDatum(scan_ref);
 		dnulls[0] = ' ';
 		for (i = 0; i < (int) lengthof(document_columns); i++)
 			ColumnValue(cb, &document_columns[i], &dvalues[1 + i], &dnulls[1 + i]);
@@ -981,28 +1002,49 @@ void
 IdenfyStoreReapply(const IdenfyCallback *cb, IdenfyDecision decision, List *reasons,
 				   int64 callback_id)
 {
-	StoreCurrent(cb, OUTCOME_UPDATED, decision, reasons, callback_id);
+	StoreVerification(cb, decision, reasons, callback_id, false);
+	StoreChildren(cb, true);
 }
 
 /*
- * IdenfyStoreCallback: history, then (created, updated) the current state.
- * Returns the history row's id.  Not called for duplicates.
+ * IdenfyStoreCallback: write what the ordering rules decided, as history
+ * row callback_id (reserved by IdenfyLoadState).  A new verification is
+ * written first (it may lose a race: IDENFY_STORE_RETRY), every other
+ * outcome writes history first (the same payload stored meanwhile:
+ * IDENFY_STORE_DUPLICATE).  Not called for duplicates.
  */
-int64
+IdenfyStoreResult
 IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
-					IdenfyDecision decision, List *reasons)
+					IdenfyDecision decision, List *reasons, int64 callback_id)
 {
-	int64		callback_id;
-
 	Assert(outcome != OUTCOME_DUPLICATE && outcome != OUTCOME_QUARANTINED);
-	callback_id = StoreHistory(cb, outcome);
+
+	if (outcome == OUTCOME_CREATED && !cb->expiration_notice)
+	{
+		if (!StoreVerification(cb, decision, reasons, callback_id, true))
+			return IDENFY_STORE_RETRY;
+		if (!StoreHistory(cb, outcome, callback_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize the callbacks of one verification"),
+					 errdetail("The same callback was stored concurrently."),
+					 errhint("Retry the call.")));
+		StoreChildren(cb, false);
+		return IDENFY_STORE_STORED;
+	}
+
+	if (!StoreHistory(cb, outcome, callback_id))
+		return IDENFY_STORE_DUPLICATE;
 	if (outcome == OUTCOME_ERASED)
-		return callback_id;
+		return IDENFY_STORE_STORED;
 	if (cb->expiration_notice)
 		StoreNotice(cb, callback_id);
-	else if (outcome == OUTCOME_CREATED || outcome == OUTCOME_UPDATED)
-		StoreCurrent(cb, outcome, decision, reasons, callback_id);
-	return callback_id;
+	else if (outcome == OUTCOME_UPDATED)
+	{
+		StoreVerification(cb, decision, reasons, callback_id, false);
+		StoreChildren(cb, true);
+	}
+	return IDENFY_STORE_STORED;
 }
 
 /* IdenfyStoreQuarantine: keep an invalid callback with its error. */
