@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# bench/load.sh: how fast idenfy-load ingests a file of callbacks, against
+# two other routes, each on a fresh database of the same server.
+#
+#   PGHOST=... PGPORT=... bash bench/load.sh [N]      # N callbacks, default 100000
+#
+# Needs a running server (PGHOST, PGPORT, PGUSER; PGDATABASE names a
+# database to connect to for CREATE DATABASE, default postgres) where the
+# idenfy extension is installed, and a built src/load/idenfy-load (or
+# IDENFY_LOAD).  Generates N callbacks with test/gen/gen.sql (seed
+# BENCH_SEED, default 1), or, without it, from test/load/fixtures; then
+# times:
+#   1. idenfy-load: NDJSON of {"event_type", "payload"} wrappers, pipeline
+#      mode, BENCH_BATCH (default 500) callbacks per transaction;
+#   2. psql running one "SELECT * FROM idenfy_ingest('...'::jsonb, '...');"
+#      per callback, autocommit (what a naive script does);
+#   3. \copy of the raw payloads into a one-column jsonb table: the floor,
+#      the cost of moving the bytes into PostgreSQL without any processing.
+# Prints a table with seconds, callbacks/s and ratios, and idenfy-load's
+# peak RSS (GNU time, package "time").  Scratch files in a mktemp -d folder;
+# the databases idenfy_bench_{gen,load,psql,copy} are dropped at the end.
+
+set -euo pipefail
+
+N=${1:-100000}
+case "$N" in
+	'' | *[!0-9]*) echo "usage: bash bench/load.sh [N]" >&2; exit 2 ;;
+esac
+SEED=${BENCH_SEED:-1}
+BATCH=${BENCH_BATCH:-500}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOAD=${IDENFY_LOAD:-$ROOT/src/load/idenfy-load}
+ADMIN_DB=${PGDATABASE:-postgres}
+if [ "$(id -u)" = 0 ] && [ -z "${PGUSER:-}" ]; then
+	export PGUSER=postgres
+fi
+DBS="idenfy_bench_gen idenfy_bench_load idenfy_bench_psql idenfy_bench_copy"
+
+TMP=$(mktemp -d)
+chmod 755 "$TMP"
+cleanup() {
+	for db in $DBS; do
+		psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+fresh_db() {
+	psql -X -q -d "$ADMIN_DB" -c "SET client_min_messages = warning" \
+		-c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+if [ ! -x "$LOAD" ]; then
+	say "building idenfy-load"
+	make -s -C "$ROOT/src/load"
+fi
+TIME=/usr/bin/time
+if [ ! -x "$TIME" ] && [ "$(id -u)" = 0 ]; then
+	say "installing GNU time"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1 || true
+fi
+
+# --- the callbacks -------------------------------------------------------------
+
+say "generating $N callbacks"
+if [ -f "$ROOT/test/gen/gen.sql" ]; then
+	fresh_db idenfy_bench_gen
+	psql -X -q -v ON_ERROR_STOP=1 -d idenfy_bench_gen -f "$ROOT/test/gen/gen.sql" >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 -d idenfy_bench_gen \
+		-c "CREATE TABLE g AS SELECT seq, event_type, payload FROM idenfy_test.gen_callbacks($N, $SEED)"
+	gen() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d idenfy_bench_gen -c "$1 FROM g ORDER BY seq"; }
+	GENERATOR="test/gen/gen.sql, seed $SEED"
+else
+	# a tiny deterministic stand-in: the fixtures under numbered scanRefs
+	fresh_db idenfy_bench_gen
+	for f in "$ROOT"/test/load/fixtures/*.json; do
+		tr -d '\n' <"$f"
+		echo
+	done >"$TMP/fixtures.ndjson"
+	psql -X -q -v ON_ERROR_STOP=1 -d idenfy_bench_gen \
+		-c "CREATE TABLE f (i serial, payload jsonb)" \
+		-c "\\copy f (payload) FROM '$TMP/fixtures.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')" \
+		-c "CREATE TABLE g AS SELECT s AS seq, NULL::text AS event_type,
+		           jsonb_set(f.payload, '{scanRef}', to_jsonb('bench-' || s)) AS payload
+		      FROM generate_series(1, $N) s
+		      JOIN f ON f.i = 1 + s % (SELECT count(*) FROM f)"
+	gen() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d idenfy_bench_gen -c "$1 FROM g ORDER BY seq"; }
+	GENERATOR="test/load/fixtures (no test/gen/gen.sql)"
+fi
+gen "SELECT jsonb_build_object('event_type', event_type, 'payload', payload)::text" \
+	>"$TMP/wrapped.ndjson"
+gen "SELECT format('SELECT * FROM idenfy_ingest(%L::jsonb, %L);', payload::text, event_type)" \
+	>"$TMP/statements.sql"
+gen "SELECT payload::text" >"$TMP/payload.ndjson"
+psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_gen" >/dev/null
+BYTES=$(wc -c <"$TMP/payload.ndjson")
+
+# --- 1. idenfy-load ----------------------------------------------------------------
+
+say "1/3 idenfy-load"
+fresh_db idenfy_bench_load
+psql -X -q -d idenfy_bench_load -c "CREATE EXTENSION idenfy"
+load_rc=0
+t0=$(now)
+if [ -x "$TIME" ]; then
+	"$TIME" -v -o "$TMP/time.txt" "$LOAD" -q --json --batch "$BATCH" -d idenfy_bench_load \
+		"$TMP/wrapped.ndjson" >"$TMP/load.json" 2>"$TMP/load.err" || load_rc=$?
+else
+	"$LOAD" -q --json --batch "$BATCH" -d idenfy_bench_load \
+		"$TMP/wrapped.ndjson" >"$TMP/load.json" 2>"$TMP/load.err" || load_rc=$?
+fi
+t1=$(now)
+s_load=$(elapsed "$t0" "$t1")
+rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$TMP/time.txt" 2>/dev/null || true)
+load_rows=$(psql -X -A -t -q -d idenfy_bench_load \
+	-c "SELECT (SELECT count(*) FROM idenfy.callback) || ' callbacks, ' || (SELECT count(*) FROM idenfy.verification) || ' verifications'")
+psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_load" >/dev/null
+
+# --- 2. psql, one statement per callback ---------------------------------------------
+
+say "2/3 psql, one statement per callback"
+fresh_db idenfy_bench_psql
+psql -X -q -d idenfy_bench_psql -c "CREATE EXTENSION idenfy"
+t0=$(now)
+psql -X -q -d idenfy_bench_psql -o /dev/null -f "$TMP/statements.sql" 2>"$TMP/psql.err" || true
+t1=$(now)
+s_psql=$(elapsed "$t0" "$t1")
+psql_errors=$(grep -c '^psql:.*ERROR' "$TMP/psql.err" || true)
+psql_rows=$(psql -X -A -t -q -d idenfy_bench_psql \
+	-c "SELECT (SELECT count(*) FROM idenfy.callback) || ' callbacks, ' || (SELECT count(*) FROM idenfy.verification) || ' verifications'")
+psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_psql" >/dev/null
+
+# --- 3. \copy of the raw jsonb: the floor ----------------------------------------------
+
+say "3/3 \\copy of the raw jsonb"
+fresh_db idenfy_bench_copy
+psql -X -q -d idenfy_bench_copy -c "CREATE TABLE raw_callback (payload jsonb)"
+t0=$(now)
+psql -X -q -v ON_ERROR_STOP=1 -d idenfy_bench_copy \
+	-c "\\copy raw_callback FROM '$TMP/payload.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+t1=$(now)
+s_copy=$(elapsed "$t0" "$t1")
+copy_rows=$(psql -X -A -t -q -d idenfy_bench_copy -c "SELECT count(*) FROM raw_callback")
+psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_copy" >/dev/null
+
+# --- report -----------------------------------------------------------------------
+
+server=$(psql -X -A -t -q -d "$ADMIN_DB" -c "SHOW server_version")
+ext=$(psql -X -A -t -q -d "$ADMIN_DB" -c "SELECT default_version FROM pg_available_extensions WHERE name = 'idenfy'")
+echo
+echo "idenfy-load benchmark: $N callbacks ($((BYTES / 1024)) KiB of JSON, $GENERATOR)"
+echo "PostgreSQL $server, idenfy $ext, $(nproc) CPUs; synchronous_commit=$(psql -X -A -t -q -d "$ADMIN_DB" -c 'SHOW synchronous_commit')"
+echo
+awk -v n="$N" -v l="$s_load" -v p="$s_psql" -v c="$s_copy" -v b="$BATCH" 'BEGIN {
+	printf "%-40s %9s %13s %9s %13s\n", "route", "seconds", "callbacks/s", "x floor", "x idenfy-load"
+	printf "%-40s %9.2f %13.0f %9.2f %13.2f\n", "1. idenfy-load (pipeline, batch " b ")", l, n / l, l / c, 1
+	printf "%-40s %9.2f %13.0f %9.2f %13.2f\n", "2. psql, one statement per callback", p, n / p, p / c, p / l
+	printf "%-40s %9.2f %13.0f %9.2f %13.2f\n", "3. \\copy raw jsonb (floor)", c, n / c, 1, c / l
+}'
+echo
+echo "idenfy-load: exit $load_rc; peak RSS ${rss:-?} kB; summary $(cat "$TMP/load.json")"
+echo "rows: idenfy-load $load_rows; psql $psql_rows ($psql_errors errors); \\copy $copy_rows rows"
+if [ -s "$TMP/load.err" ]; then
+	echo "idenfy-load stderr (first lines):"
+	head -5 "$TMP/load.err"
+fi

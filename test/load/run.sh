@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# test/load/run.sh: tests of idenfy-load, the bulk loader (src/load).
+#
+#   PGHOST=... PGPORT=... PGDATABASE=... IDENFY_LOAD=src/load/idenfy-load bash test/load/run.sh
+#
+# Runs as a user that may create databases (the test runner uses postgres).
+# Recreates the database idenfy_load_test with the idenfy extension, builds
+# its inputs in a mktemp -d folder from the callbacks in test/load/fixtures,
+# and prints one TAP line per case ("ok N - ..." / "not ok N - ..."), the
+# plan last.  Exits non-zero when a case failed.
+
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FIX="$HERE/fixtures"
+LOAD=${IDENFY_LOAD:-$HERE/../../src/load/idenfy-load}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+n=0
+failed=0
+
+# check DESCRIPTION COMMAND...: one TAP line for the exit status of COMMAND
+check() {
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n - $desc"
+	else
+		echo "not ok $n - $desc"
+		failed=$((failed + 1))
+		# the loader's last output, as TAP comments
+		for f in "$TMP/out" "$TMP/err"; do
+			[ -s "$f" ] && sed -e 's/^/# /' "$f" | head -20
+		done
+	fi
+	return 0
+}
+
+# run ARGS...: the loader, stdout in $TMP/out, stderr in $TMP/err, status in $rc
+run() {
+	rc=0
+	"$LOAD" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+}
+
+sql() {
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"
+}
+
+rows() {
+	sql "SELECT (SELECT count(*) FROM idenfy.callback) || ' ' || (SELECT count(*) FROM idenfy.verification)"
+}
+
+# jsql EXPR: EXPR evaluated with :'js' set to the loader's stdout
+jsql() {
+	printf '%s\n' "SELECT $1;" | psql -X -A -t -q -v js="$(cat "$TMP/out")" 2>/dev/null
+}
+
+# j PATH: a member of the --json summary in $TMP/out, e.g. j '{outcomes,created}'
+j() {
+	jsql "(:'js'::jsonb) #>> '$1'"
+}
+
+# fixture FILE SCANREF: a fixture callback under another scanRef, pretty-printed
+fixture() {
+	sed -e "s/\"scanRef\": \"[^\"]*\"/\"scanRef\": \"$2\"/" "$FIX/$1"
+}
+
+# line FILE SCANREF: the same on one line
+line() {
+	fixture "$1" "$2" | tr -d '\n'
+	echo
+}
+
+reset_db() {
+	sql "DROP EXTENSION IF EXISTS idenfy CASCADE" 2>/dev/null
+	sql "CREATE EXTENSION idenfy"
+}
+
+if [ ! -x "$LOAD" ]; then
+	echo "not ok 1 - idenfy-load is built ($LOAD not found; make -C src/load)"
+	echo "1..1"
+	exit 1
+fi
+
+ADMIN_DB=${PGDATABASE:-postgres}
+psql -X -q -d "$ADMIN_DB" -c "SET client_min_messages = warning" \
+	-c "DROP DATABASE IF EXISTS idenfy_load_test" -c "CREATE DATABASE idenfy_load_test" ||
+	{ echo "not ok 1 - create database idenfy_load_test"; echo "1..1"; exit 1; }
+export PGDATABASE=idenfy_load_test
+unset PGOPTIONS
+reset_db
+
+# --- input forms -----------------------------------------------------------
+
+cp "$FIX/approved-final.json" "$TMP/single.json"
+run --quiet --json "$TMP/single.json"
+check "single pretty-printed callback: exit 0, created" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 1 -a "$(rows)" = "1 1"
+
+{
+	line approved-final.json nd-1
+	line denied-final.json nd-2
+	line suspected-nonfinal.json nd-3
+} >"$TMP/three.ndjson"
+run -q --json "$TMP/three.ndjson"
+check "NDJSON: 3 records created" \
+	test "$rc" = 0 -a "$(j '{records}')" = 3 -a "$(j '{outcomes,created}')" = 3 -a "$(rows)" = "4 4"
+
+{
+	echo '['
+	fixture approved-final.json arr-1
+	echo ','
+	fixture denied-final.json arr-2
+	echo ','
+	fixture suspected-nonfinal.json arr-3
+	echo ']'
+} >"$TMP/array.json"
+run -q --json "$TMP/array.json"
+check "JSON array, pretty-printed: 3 records created" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 3 -a "$(rows)" = "7 7"
+
+{
+	printf '[%s,%s]\n' "$(line approved-final.json carr-1)" "$(line denied-final.json carr-2)"
+} >"$TMP/compact-array.json"
+run -q --json "$TMP/compact-array.json"
+check "JSON array on one line: 2 records created" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 2 -a "$(rows)" = "9 9"
+
+{
+	printf '{"event_type": "IDENTIFICATION_AUTO_FINISHED", "payload": %s}\n' "$(line suspected-nonfinal.json wrap-1)"
+	printf '{"eventType": "IDENTIFICATION_MANUAL_FINISHED", "body": %s}\n' "$(line approved-final.json wrap-2)"
+	printf '{"payload": %s}\n' "$(line denied-final.json wrap-3)"
+} >"$TMP/wrapped.ndjson"
+run -q --json --event-type IDENTIFICATION_EXPIRED "$TMP/wrapped.ndjson"
+check "wrapper objects: 3 records created" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 3 -a "$(rows)" = "12 12"
+check "wrapper event types stored; --event-type for the wrapper without one" \
+	test "$(sql "SELECT string_agg(scan_ref || '=' || coalesce(event_type_raw, '-'), ' ' ORDER BY scan_ref)
+	             FROM idenfy.callback WHERE scan_ref LIKE 'wrap-%'")" = \
+	"wrap-1=IDENTIFICATION_AUTO_FINISHED wrap-2=IDENTIFICATION_MANUAL_FINISHED wrap-3=IDENTIFICATION_EXPIRED"
+
+line approved-final.json ev-1 >"$TMP/ev.ndjson"
+run -q --json -e IDENTIFICATION_AUTO_FINISHED "$TMP/ev.ndjson"
+check "--event-type applies to plain records" \
+	test "$rc" = 0 -a "$(sql "SELECT event_type_raw FROM idenfy.callback WHERE scan_ref = 'ev-1'")" = IDENTIFICATION_AUTO_FINISHED
+
+# --- standard input --------------------------------------------------------
+
+line approved-final.json stdin-1 >"$TMP/stdin.ndjson"
+line denied-final.json stdin-2 >>"$TMP/stdin.ndjson"
+rc=0
+cat "$TMP/stdin.ndjson" | "$LOAD" -q --json >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "standard input (pipe, no argument): 2 records created" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 2 -a "$(rows)" = "15 15"
+
+fixture suspected-nonfinal.json stdin-3 >"$TMP/stdin.json"
+rc=0
+"$LOAD" -q --json - <"$TMP/stdin.json" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "standard input (\"-\"), a pretty-printed callback" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 1 -a "$(rows)" = "16 16"
+
+# --- broken records --------------------------------------------------------
+
+{
+	line approved-final.json bad-1             # line 1
+	line denied-final.json bad-2               # line 2
+	echo '{"scanRef": "bad-x", oops}'          # line 3: syntax error at column 25
+	echo '{"scanRef": "bad-y", "final": true,' # line 4: truncated
+	line suspected-nonfinal.json bad-5         # line 5
+	echo '[1]'                                 # line 6: an array of a number
+	echo '"just a string"'                     # line 7: not an object
+	line approved-final.json bad-8             # line 8
+} >"$TMP/broken.ndjson"
+run -q --json "$TMP/broken.ndjson"
+check "NDJSON with broken records: exit 1, 4 parse errors, 4 loaded" \
+	test "$rc" = 1 -a "$(j '{parse_errors}')" = 4 -a "$(j '{loaded}')" = 4 -a "$(rows)" = "20 20"
+check "NDJSON with broken records: the good ones are in the tables" \
+	test "$(sql "SELECT string_agg(scan_ref, ' ' ORDER BY scan_ref) FROM idenfy.verification WHERE scan_ref LIKE 'bad-%'")" = \
+	"bad-1 bad-2 bad-5 bad-8"
+check "NDJSON with broken records: exact positions on stderr" \
+	grep -q "broken.ndjson:3:22: invalid JSON" "$TMP/err"
+check "NDJSON with broken records: truncated line 4 reported, line 5 still loaded" \
+	grep -q "broken.ndjson:5:1: invalid JSON: .*(in the record starting at line 4)" "$TMP/err"
+check "NDJSON with broken records: non-objects reported with element or line" \
+	grep -q "broken.ndjson:6:2: array element 1: record is not a JSON object" "$TMP/err"
+check "NDJSON with broken records: a string record reported at line 7" \
+	grep -q "broken.ndjson:7:1: record is not a JSON object (found string)" "$TMP/err"
+
+# three pretty-printed callbacks one after the other (as jq prints them),
+# the second one broken ("tru")
+fixture_lines=$(wc -l <"$FIX/approved-final.json")
+{
+	fixture approved-final.json pretty-1
+	fixture denied-final.json pretty-2 | sed -e 's/"final": true,/"final": tru,/'
+	fixture suspected-nonfinal.json pretty-3
+} >"$TMP/pretty.json"
+bad_line=$(grep -n '"final": tru,' "$TMP/pretty.json" | cut -d: -f1)
+# the error shows at the ',' after "tru": its column is the length of what precedes, plus 1
+bad_col=$(grep '"final": tru,' "$TMP/pretty.json" | cut -d, -f1 | wc -c)
+run -q --json "$TMP/pretty.json"
+check "concatenated pretty-printed callbacks, one broken: exit 1, the other two loaded" \
+	test "$rc" = 1 -a "$(j '{parse_errors}')" = 1 -a "$(j '{loaded}')" = 2 -a "$(rows)" = "22 22"
+check "concatenated pretty-printed callbacks: error at line $bad_line, column $bad_col" \
+	grep -q "pretty.json:$bad_line:$bad_col: invalid JSON: .*(in the record starting at line $((fixture_lines + 1)))" "$TMP/err"
+
+{
+	echo '['
+	fixture approved-final.json barr-1
+	echo ','
+	echo '{"scanRef": "barr-2",}'
+	echo ']'
+} >"$TMP/broken-array.json"
+line denied-final.json after-array >"$TMP/after-array.ndjson"
+run -q --json "$TMP/broken-array.json" "$TMP/after-array.ndjson"
+check "broken array: element 1 loaded, error reported, next file still loaded" \
+	test "$rc" = 1 -a "$(j '{parse_errors}')" = 1 -a "$(j '{loaded}')" = 2 -a "$(rows)" = "24 24"
+check "broken array: error names the line and element" \
+	grep -q "broken-array.json:$((fixture_lines + 3)):22: array element 2: invalid JSON" "$TMP/err"
+
+# --- server-side rejections --------------------------------------------------
+
+long=$(printf 'L%.0s' $(seq 60))
+{
+	line approved-final.json rej-1
+	line denied-final.json "$long"
+	line suspected-nonfinal.json rej-3
+} >"$TMP/rejected.ndjson"
+run -q --json "$TMP/rejected.ndjson"
+check "server rejects a 60-character scanRef: exit 1, the rest of the batch loaded" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 1 -a "$(j '{loaded}')" = 2 -a "$(rows)" = "26 26"
+check "server rejection counted by SQLSTATE" \
+	test "$(j '{errors,0,sqlstate}')" = 22001 -a "$(j '{errors,0,count}')" = 1
+check "server rejection reported with its line" \
+	grep -q "rejected.ndjson:2:1: ERROR 22001: " "$TMP/err"
+
+# many errors across several batches: every 10th record is rejected
+for i in $(seq 1 300); do
+	if [ $((i % 10)) = 0 ]; then
+		line approved-final.json "many-$i-$long"
+	else
+		line approved-final.json "many-$i"
+	fi
+done >"$TMP/many.ndjson"
+run -q --json --batch 40 "$TMP/many.ndjson"
+check "300 records, 30 rejected, --batch 40: 270 loaded, in the tables" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 30 -a "$(j '{outcomes,created}')" = 270 -a "$(rows)" = "296 296"
+reset_db
+run -q --json --single "$TMP/many.ndjson"
+check "the same with --single" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 30 -a "$(j '{outcomes,created}')" = 270 -a "$(rows)" = "270 270"
+
+# --- replay, summaries ---------------------------------------------------------
+
+reset_db
+run -q "$TMP/single.json" "$TMP/three.ndjson" "$TMP/array.json" "$TMP/wrapped.ndjson"
+first_rows=$(rows)
+run -q --json "$TMP/single.json" "$TMP/three.ndjson" "$TMP/array.json" "$TMP/wrapped.ndjson"
+check "replay of the same files: exit 0, all 10 duplicate, no new rows" \
+	test "$rc" = 0 -a "$(j '{outcomes,duplicate}')" = 10 -a "$(j '{outcomes,created}')" = 0 \
+	-a "$(rows)" = "$first_rows" -a "$first_rows" = "10 10"
+
+check "--json summary is one valid JSON object (python3 json.load)" \
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if isinstance(d, dict) and d["records"] == 10 else 1)' "$TMP/out" 2>/dev/null
+check "--json summary casts to jsonb, one object" \
+	test "$(jsql "jsonb_typeof(:'js'::jsonb)" 2>&1)" = object
+
+run -q "$TMP/single.json" "$TMP/three.ndjson"
+check "text summary: 'duplicate 4' on stdout, exit 0" \
+	eval 'test "$rc" = 0 && grep -Eq "^ *duplicate +4$" "$TMP/out"'
+
+fixture approved-final.json quar-1 | sed -e 's/"clientIp": "[^"]*"/"clientIp": "not-an-ip"/' >"$TMP/quarantine.json"
+rc=0
+PGOPTIONS="-c idenfy.on_invalid=quarantine" "$LOAD" -q --json "$TMP/quarantine.json" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "quarantined outcome (idenfy.on_invalid = quarantine) counts as ingested: exit 0" \
+	test "$rc" = 0 -a "$(j '{outcomes,quarantined}')" = 1
+
+# --- connection and usage errors -----------------------------------------------
+
+run -q -d "host=$TMP/nowhere port=1" "$TMP/single.json"
+check "wrong connection string: exit 2, clear message" \
+	eval 'test "$rc" = 2 && grep -q "could not connect to the database: .*nowhere" "$TMP/err"'
+
+run -q -d "postgresql://someone:s3cretpw@/idenfy_load_test?host=$TMP/nowhere" "$TMP/single.json"
+check "connection URI with a password: exit 2, password not echoed" \
+	eval 'test "$rc" = 2 && grep -q "could not connect" "$TMP/err" && ! grep -q s3cretpw "$TMP/err"'
+
+run -q -d "postgresql://someone:s3cretpw@[::1/idenfy_load_test" "$TMP/single.json"
+check "malformed connection URI: exit 2, password not echoed" \
+	eval 'test "$rc" = 2 && grep -q "invalid connection string" "$TMP/err" && ! grep -q s3cretpw "$TMP/err"'
+
+run -q "$TMP/no-such-file.json"
+check "unreadable input file: exit 2" \
+	eval 'test "$rc" = 2 && grep -q "no-such-file.json" "$TMP/err"'
+
+run --batch 0 "$TMP/single.json"
+check "usage error: exit 2" test "$rc" = 2
+
+run --help
+check "--help: exit 0, usage on stdout" eval 'test "$rc" = 0 && grep -q "idenfy-load \[OPTION\]" "$TMP/out"'
+
+echo "1..$n"
+if [ "$failed" -ne 0 ]; then
+	echo "# $failed failed; database idenfy_load_test kept for inspection"
+	exit 1
+fi
+psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE IF EXISTS idenfy_load_test" >/dev/null 2>&1 || true
+exit 0
