@@ -194,8 +194,6 @@ COMMENT ON COLUMN idenfy.verification.event_type IS 'event type of the callback 
 COMMENT ON COLUMN idenfy.verification.decision IS 'effective decision, kept current by ingest and by tag policy changes';
 COMMENT ON COLUMN idenfy.verification.decision_reasons IS 'why: e.g. FACE:FACE_MISMATCH, TAG:DOC_MOBILE_PHOTO, UNKNOWN_VALUE:status.fraudTags';
 COMMENT ON COLUMN idenfy.verification.callback_id IS 'idenfy.callback.id of the callback that set the current state';
-CREATE INDEX verification_client_id_idx ON idenfy.verification (client_id);
-COMMENT ON INDEX idenfy.verification_client_id_idx IS 'a person''s verifications';
 
 /* Document data (data.* of the current callback): personal data. */
 CREATE TABLE idenfy.document (
@@ -642,7 +640,7 @@ COMMENT ON VIEW idenfy.client_current_verification IS
 'per clientId, the verification that speaks for the person: the most recent APPROVED one, else the most recent';
 CREATE INDEX verification_client_recent_idx ON idenfy.verification
 	(client_id, (decision = 'APPROVED') DESC, (COALESCE(finish_time, first_received_at)) DESC, scan_ref);
-COMMENT ON INDEX idenfy.verification_client_recent_idx IS 'serves idenfy.client_current_verification';
+COMMENT ON INDEX idenfy.verification_client_recent_idx IS 'a person''s verifications, most recent approved first: serves idenfy.client_current_verification and lookups by client_id';
 
 CREATE FUNCTION @extschema@.idenfy_expired_documents(as_of date DEFAULT CURRENT_DATE,
 	per_person boolean DEFAULT true)

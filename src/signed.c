@@ -188,7 +188,9 @@ BodyToJsonb(const char *body, int len, IdenfyReadError *err)
 /*
  * ParseBody: BodyToJsonb, and with idenfy.on_invalid = 'quarantine' also
  * any error the conversion raises (a body nested too deeply, a number out
- * of numeric's range) becomes an IdenfyReadError, inside a subtransaction.
+ * of numeric's range: SQLSTATE classes 22 and 54) becomes an IdenfyReadError,
+ * inside a subtransaction; any other error (out of memory, a cancel) is
+ * raised as usual.
  * The error's own text is not kept: it could quote the body.
  */
 static Jsonb *
@@ -220,6 +222,11 @@ ParseBody(const char *body, int len, IdenfyReadError *err)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+
+		/* only a fault of the body is quarantined; out of memory, a cancel, ... are raised */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+			ReThrowError(edata);
 
 		err->sqlstate = edata->sqlerrcode;
 		err->path = "$";

@@ -13,34 +13,70 @@
  * goes whole, as idenfy_ingest(($1::jsonb) -> 'payload', $2), so that the
  * server always gets the input's own bytes), sent without waiting for the
  * previous answer: pipeline mode, so there is no round trip per record.
- * Records are grouped into
- * transactions of --batch records, and each runs between a SAVEPOINT and
- * its RELEASE, so that a record the server rejects is undone alone:
+ * Records are grouped into transactions of --batch records, and a batch
+ * is first sent optimistically, with nothing around its records:
+ *
+ *		BEGIN; EXECUTE x N; COMMIT; Sync
+ *
+ * That is the common case, and it costs one statement per record.  When a
+ * record of such a batch fails, the server aborts the transaction, and
+ * the batch is run again in careful mode, where each record runs between
+ * a SAVEPOINT and its RELEASE, so that a record the server rejects is
+ * undone alone:
  *
  *		BEGIN; { SAVEPOINT; EXECUTE; RELEASE } x N; COMMIT; Sync
  *
- * In a pipeline, an error makes the server skip everything up to the next
- * Sync, and leaves the explicit transaction aborted; whatever was sent
- * behind the failed record comes back unexecuted.  When the program reads
- * the error it marks those commands as skipped and sends Sync, ROLLBACK TO
- * SAVEPOINT (undoing the failed record only), RELEASE SAVEPOINT, then the
- * skipped commands again, in their order.  So the server never runs a
- * record twice, the records before the failure stay in their transaction,
- * records are applied in input order, and an error costs one re-send of
- * what was in flight.  The number of records in flight adapts: halved on
- * each error, grown by one on each success, between LOAD_WINDOW_MIN and
- * LOAD_WINDOW_RECORDS; so a run of bad records does not make each error
- * re-send a thousand records.
+ * --savepoints sends every batch that way from the start.
  *
- * Alternatives considered: (a) batches without savepoints, re-running a
- * failed batch without its bad record: no cost per record, but work is
- * done twice on every error and a file of bad records turns quadratic;
- * (b) a PL/pgSQL wrapper with an EXCEPTION block: the same subtransaction
- * as a savepoint, plus a temporary function to create.  The price of the
- * savepoints: two short statements and one subtransaction per record.  On
- * a busy primary, a transaction with more than 64 subtransactions makes
- * other sessions' snapshots slower while it runs ("subxid overflow");
- * --batch 60 stays under that limit if it matters there.
+ * In a pipeline, an error makes the server skip everything up to the next
+ * Sync, and leaves the explicit transaction aborted: whatever was sent
+ * behind the failed record comes back unexecuted (a later batch's BEGIN,
+ * behind an earlier batch's Sync, fails too, as the aborted transaction
+ * is still open; so no later batch can run before the failed one is dealt
+ * with).  When the program reads the error it marks those commands as
+ * skipped, to be sent again in their order, and sends Sync, then:
+ *
+ * - for an optimistic batch: ROLLBACK.  Results of the batch's records
+ *	 executed before the failure are discarded (they were rolled back), and
+ *	 the whole batch goes to the front of the resend queue in careful form
+ *	 (a batch still open takes its further records in careful form too).
+ *	 The failed record is not reported then: it runs again, in its
+ *	 savepoint, and is reported (or, if its error was transient, loaded)
+ *	 by the careful run, with everything else in the batch.  A batch is
+ *	 sent optimistically at most once, so a file of bad records costs at
+ *	 most about twice the careful mode, never a quadratic number of runs.
+ *	 Re-running a record that was rolled back is safe: its first run left
+ *	 nothing behind, and idenfy_ingest() sees the same state again.
+ *
+ * - for a careful batch: ROLLBACK TO SAVEPOINT (undoing the failed record
+ *	 only), RELEASE SAVEPOINT; the failed record is reported, and the
+ *	 records before it stay in their transaction.
+ *
+ * So records are applied and committed in input order, a committed record
+ * was run once in its committed transaction, and an error costs one
+ * re-send of what was in flight (plus, for an optimistic batch, a second
+ * run of the records of that batch sent before the failure).  The number
+ * of records in flight adapts: halved on each error, grown by one on each
+ * success, between LOAD_WINDOW_MIN and LOAD_WINDOW_RECORDS; so a run of
+ * bad records does not make each error re-send a thousand records.
+ *
+ * Memory: until its COMMIT is answered, an optimistic batch keeps its
+ * records (in careful mode, a record's text is freed as soon as its
+ * execution is answered), so memory is bounded by the batch: at most
+ * --batch records, and an optimistic batch is also committed early once
+ * its records reach LOAD_BATCH_BYTES; plus the records in flight
+ * (LOAD_WINDOW_RECORDS, LOAD_WINDOW_BYTES).
+ *
+ * Alternatives considered: (a) re-running a failed batch without its bad
+ * record, optimistically again: work is done again on every error and a
+ * file of bad records turns quadratic; (b) savepoints always (the only
+ * mode until 1.0.0): two short statements and one subtransaction per
+ * record, for about 60% more time per record; and more than 64
+ * subtransactions in a transaction make other sessions' snapshots slower
+ * while it runs ("subxid overflow"); now that happens only while a batch
+ * with a bad record is re-run (--batch 60 stays under that limit if it
+ * matters there); (c) a PL/pgSQL wrapper with an EXCEPTION block: the same
+ * subtransaction as a savepoint, plus a temporary function to create.
  *
  * --single: each record is an implicit transaction of its own (EXECUTE;
  * Sync), still pipelined: no savepoints, nothing to recover, one commit
@@ -83,6 +119,8 @@
 #define LOAD_WINDOW_RECORDS		1000	/* records sent, not yet answered */
 #define LOAD_WINDOW_MIN			8	/* ... after many errors */
 #define LOAD_WINDOW_BYTES		(16 * 1024 * 1024)
+#define LOAD_BATCH_BYTES		(32 * 1024 * 1024)	/* kept by an optimistic
+													 * batch, for a re-run */
 #define LOAD_IDLE_COMMIT_MS		200 /* commit when input stalls this long */
 #define LOAD_PROGRESS_MS		200 /* at most 5 progress lines a second */
 #define LOAD_MAX_ERROR_KINDS	100
@@ -108,6 +146,7 @@ typedef enum CmdKind
 	CMD_SAVEPOINT,
 	CMD_RELEASE,
 	CMD_ROLLBACK_TO,
+	CMD_ROLLBACK,
 	CMD_COMMIT,
 	CMD_INGEST,
 	CMD_SYNC
@@ -123,7 +162,8 @@ static const struct
 	[CMD_BEGIN] = {"idenfy_load_begin", "BEGIN"},
 	[CMD_SAVEPOINT] = {"idenfy_load_savepoint", "SAVEPOINT idenfy_load"},
 	[CMD_RELEASE] = {"idenfy_load_release", "RELEASE SAVEPOINT idenfy_load"},
-	[CMD_ROLLBACK_TO] = {"idenfy_load_rollback", "ROLLBACK TO SAVEPOINT idenfy_load"},
+	[CMD_ROLLBACK_TO] = {"idenfy_load_rollback_to", "ROLLBACK TO SAVEPOINT idenfy_load"},
+	[CMD_ROLLBACK] = {"idenfy_load_rollback", "ROLLBACK"},
 	[CMD_COMMIT] = {"idenfy_load_commit", "COMMIT"},
 };
 
@@ -133,6 +173,7 @@ typedef struct Options
 	const char *event_type;		/* --event-type; NULL: none */
 	long		batch;
 	bool		single;
+	bool		savepoints;		/* --savepoints: every batch careful */
 	bool		quiet;
 	bool		json;
 	char	  **files;
@@ -145,6 +186,7 @@ typedef struct PendingCmd
 	CmdKind		kind;
 	bool		skipped;		/* sent behind a failed command: discard */
 	bool		commits;		/* CMD_SYNC ending a --single transaction */
+	bool		careful;		/* CMD_INGEST between SAVEPOINT and RELEASE */
 	LoadRecord *rec;			/* CMD_INGEST */
 	size_t		bytes;			/* CMD_INGEST: record size, for the window */
 } PendingCmd;
@@ -179,8 +221,11 @@ typedef struct Loader
 	size_t		inflight_bytes;
 	bool		unflushed;		/* commands sent since the last Sync or Flush */
 	bool		in_txn;			/* BEGIN sent, COMMIT not yet */
+	bool		txn_careful;	/* that transaction uses savepoints */
 	long		in_batch;		/* records sent in that transaction */
-	LoadRecord *tentative;		/* executed, waiting for their commit */
+	size_t		batch_bytes;	/* their size, when it is optimistic */
+	LoadRecord *tentative;		/* executed, waiting for their commit;
+								 * optimistic ones keep their text */
 	LoadRecord *tentative_tail;
 	long		ntentative;
 
@@ -571,14 +616,21 @@ QueuePop(Loader *L)
  * Sending
  */
 
+/*
+ * Send one command, described by *tmpl (kind, and for CMD_INGEST the
+ * record and whether it is careful; for CMD_SYNC whether it commits).
+ */
 static void
-SendCmd(Loader *L, CmdKind kind, LoadRecord *rec, bool commits)
+SendPending(Loader *L, const PendingCmd *tmpl)
 {
-	PendingCmd	cmd = {0};
+	PendingCmd	cmd = *tmpl;
 	int			ok;
 
-	if (kind == CMD_INGEST)
+	cmd.skipped = false;
+	cmd.bytes = 0;
+	if (cmd.kind == CMD_INGEST)
 	{
+		LoadRecord *rec = cmd.rec;
 		const char *params[3];
 
 		params[0] = rec->text;
@@ -592,27 +644,46 @@ SendCmd(Loader *L, CmdKind kind, LoadRecord *rec, bool commits)
 		L->inflight++;
 		L->inflight_bytes += rec->len;
 	}
-	else if (kind == CMD_SYNC)
+	else if (cmd.kind == CMD_SYNC)
 		ok = PQpipelineSync(L->conn);
 	else
-		ok = PQsendQueryPrepared(L->conn, control_stmts[kind].name,
+		ok = PQsendQueryPrepared(L->conn, control_stmts[cmd.kind].name,
 								 0, NULL, NULL, NULL, 0);
-	cmd.kind = kind;
-	cmd.rec = rec;
-	cmd.commits = commits;
 	QueuePush(&L->queue, &cmd);
-	L->unflushed = (kind != CMD_SYNC);
+	L->unflushed = (cmd.kind != CMD_SYNC);
 	if (!ok)
 		ConnectionLost(L);
+}
+
+/* Send a transaction-control command (or a Sync that commits nothing). */
+static void
+SendCmd(Loader *L, CmdKind kind)
+{
+	PendingCmd	cmd = {0};
+
+	cmd.kind = kind;
+	SendPending(L, &cmd);
+}
+
+static void
+SendIngest(Loader *L, LoadRecord *rec, bool careful)
+{
+	PendingCmd	cmd = {0};
+
+	cmd.kind = CMD_INGEST;
+	cmd.rec = rec;
+	cmd.careful = careful;
+	SendPending(L, &cmd);
 }
 
 static void
 EndBatch(Loader *L)
 {
-	SendCmd(L, CMD_COMMIT, NULL, false);
-	SendCmd(L, CMD_SYNC, NULL, false);
+	SendCmd(L, CMD_COMMIT);
+	SendCmd(L, CMD_SYNC);
 	L->in_txn = false;
 	L->in_batch = 0;
+	L->batch_bytes = 0;
 }
 
 static void
@@ -620,62 +691,174 @@ SendRecord(Loader *L, LoadRecord *rec)
 {
 	if (L->opt->single)
 	{
-		SendCmd(L, CMD_INGEST, rec, false);
-		SendCmd(L, CMD_SYNC, NULL, true);
+		PendingCmd	sync = {0};
+
+		SendIngest(L, rec, false);
+		sync.kind = CMD_SYNC;
+		sync.commits = true;
+		SendPending(L, &sync);
 		return;
 	}
 	if (!L->in_txn)
 	{
-		SendCmd(L, CMD_BEGIN, NULL, false);
+		SendCmd(L, CMD_BEGIN);
 		L->in_txn = true;
+		L->txn_careful = L->opt->savepoints;
 	}
-	SendCmd(L, CMD_SAVEPOINT, NULL, false);
-	SendCmd(L, CMD_INGEST, rec, false);
-	SendCmd(L, CMD_RELEASE, NULL, false);
-	if (++L->in_batch >= L->opt->batch)
+	if (L->txn_careful)
+	{
+		SendCmd(L, CMD_SAVEPOINT);
+		SendIngest(L, rec, true);
+		SendCmd(L, CMD_RELEASE);
+	}
+	else
+	{
+		L->batch_bytes += rec->len;
+		SendIngest(L, rec, false);
+	}
+	if (++L->in_batch >= L->opt->batch ||
+		(!L->txn_careful && L->batch_bytes >= LOAD_BATCH_BYTES))
 		EndBatch(L);
 }
 
 /*
- * A record failed inside a batch: the commands sent behind it will come
- * back skipped.  Take the transaction back to the record's savepoint now;
- * the skipped commands go to the front of the resend queue, which the main
- * loop empties before it reads more input.  The head of the sent queue is
- * the failed CMD_INGEST; the next entry is its RELEASE, not sent again.
+ * After a failure: mark the commands sent behind the head of the sent
+ * queue as skipped, and move them, then the resend queue, to *rest, in
+ * their order.  Their records are handed over to the copies.
  */
 static void
-Recover(Loader *L)
+TakeSkipped(Loader *L, CmdQueue *rest)
 {
 	CmdQueue   *q = &L->queue;
-	CmdQueue	again = {0};
 	PendingCmd	cmd;
 	size_t		i;
 
-	if (q->len < 2 || QueueAt(q, 1)->kind != CMD_RELEASE)
-		Fatal(L, 1, "internal error: no RELEASE after a failed record");
 	for (i = 1; i < q->len; i++)
 	{
 		PendingCmd *sent = QueueAt(q, i);
 
-		if (i > 1)
-		{
-			cmd = *sent;
-			QueuePush(&again, &cmd);
-		}
+		cmd = *sent;
+		QueuePush(rest, &cmd);
 		sent->skipped = true;
-		sent->rec = NULL;		/* handed over to the copy */
+		sent->rec = NULL;
 	}
 	while (L->resend.len > 0)
 	{
 		QueueTake(&L->resend, &cmd);
+		QueuePush(rest, &cmd);
+	}
+}
+
+/* Append a record to *q in careful form: SAVEPOINT, INGEST, RELEASE. */
+static void
+PushCareful(CmdQueue *q, LoadRecord *rec)
+{
+	PendingCmd	cmd = {0};
+
+	cmd.kind = CMD_SAVEPOINT;
+	QueuePush(q, &cmd);
+	cmd.kind = CMD_INGEST;
+	cmd.rec = rec;
+	cmd.careful = true;
+	QueuePush(q, &cmd);
+	cmd.kind = CMD_RELEASE;
+	cmd.rec = NULL;
+	cmd.careful = false;
+	QueuePush(q, &cmd);
+}
+
+/*
+ * A record failed inside a careful batch: the commands sent behind it will
+ * come back skipped.  Take the transaction back to the record's savepoint
+ * now; the skipped commands go to the front of the resend queue, which the
+ * main loop empties before it reads more input.  The head of the sent
+ * queue is the failed CMD_INGEST; the next entry is its RELEASE, not sent
+ * again.
+ */
+static void
+Recover(Loader *L)
+{
+	CmdQueue	rest = {0};
+	PendingCmd	cmd;
+
+	if (L->queue.len < 2 || QueueAt(&L->queue, 1)->kind != CMD_RELEASE)
+		Fatal(L, 1, "internal error: no RELEASE after a failed record");
+	TakeSkipped(L, &rest);
+	QueueTake(&rest, &cmd);		/* the RELEASE */
+	free(L->resend.items);
+	L->resend = rest;
+
+	SendCmd(L, CMD_SYNC);
+	SendCmd(L, CMD_ROLLBACK_TO);
+	SendCmd(L, CMD_RELEASE);
+}
+
+/*
+ * A record failed inside an optimistic batch, which the server has
+ * aborted.  Roll it back, and put the whole batch at the front of the
+ * resend queue in careful form: the records executed before the failure
+ * (the tentative list: their outcomes are forgotten), the failed one
+ * (handed over here as rec), and the records sent or to be re-sent
+ * behind it up to the batch's COMMIT.  When that COMMIT has not been sent
+ * yet, the batch is the open transaction, and the records still to come
+ * join it in careful form.  The rest of the skipped commands follow as
+ * they were.
+ */
+static void
+RecoverBatch(Loader *L, LoadRecord *rec)
+{
+	CmdQueue	rest = {0};
+	CmdQueue	again = {0};
+	PendingCmd	cmd = {0};
+	LoadRecord *t = L->tentative;
+	bool		open = true;
+
+	TakeSkipped(L, &rest);
+
+	cmd.kind = CMD_BEGIN;
+	QueuePush(&again, &cmd);
+	while (t != NULL)
+	{
+		LoadRecord *next = t->next;
+
+		t->next = NULL;
+		PushCareful(&again, t);
+		t = next;
+	}
+	L->tentative = L->tentative_tail = NULL;
+	L->ntentative = 0;
+	PushCareful(&again, rec);
+
+	while (open && rest.len > 0)
+	{
+		QueueTake(&rest, &cmd);
+		if (cmd.kind == CMD_INGEST && !cmd.careful)
+			PushCareful(&again, cmd.rec);
+		else if (cmd.kind == CMD_COMMIT)
+		{
+			QueuePush(&again, &cmd);
+			open = false;
+		}
+		else
+			Fatal(L, 1, "internal error: unexpected command in a failed batch");
+	}
+	if (open)
+	{
+		if (!L->in_txn || L->txn_careful)
+			Fatal(L, 1, "internal error: a failed batch is not the open one");
+		L->txn_careful = true;
+	}
+	while (rest.len > 0)
+	{
+		QueueTake(&rest, &cmd);
 		QueuePush(&again, &cmd);
 	}
+	free(rest.items);
 	free(L->resend.items);
 	L->resend = again;
 
-	SendCmd(L, CMD_SYNC, NULL, false);
-	SendCmd(L, CMD_ROLLBACK_TO, NULL, false);
-	SendCmd(L, CMD_RELEASE, NULL, false);
+	SendCmd(L, CMD_SYNC);
+	SendCmd(L, CMD_ROLLBACK);
 }
 
 /*
@@ -688,12 +871,12 @@ SendAgain(Loader *L)
 	PendingCmd	cmd;
 
 	QueueTake(&L->resend, &cmd);
-	SendCmd(L, cmd.kind, cmd.rec, cmd.commits);
+	SendPending(L, &cmd);
 	if (cmd.kind == CMD_INGEST && L->resend.len > 0 &&
 		QueueAt(&L->resend, 0)->kind == CMD_RELEASE)
 	{
 		QueueTake(&L->resend, &cmd);
-		SendCmd(L, cmd.kind, cmd.rec, cmd.commits);
+		SendPending(L, &cmd);
 	}
 }
 
@@ -737,19 +920,26 @@ FailTentative(Loader *L, const PGresult *res)
 	L->ntentative = 0;
 }
 
-/* A record was executed: keep its outcome until the commit. */
+/*
+ * A record was executed: keep its outcome until the commit.  A record of
+ * an optimistic batch also keeps its text, for a careful re-run of the
+ * batch.
+ */
 static void
-RecordDone(Loader *L, LoadRecord *rec, const PGresult *res)
+RecordDone(Loader *L, LoadRecord *rec, const PGresult *res, bool keep)
 {
 	const char *outcome = "(no row)";
 
 	if (PQntuples(res) >= 1 && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1))
 		outcome = PQgetvalue(res, 0, 1);
 	rec->outcome = OutcomeIndex(L, outcome);
-	free(rec->text);
-	rec->text = NULL;
-	free(rec->event_type);
-	rec->event_type = NULL;
+	if (!keep)
+	{
+		free(rec->text);
+		rec->text = NULL;
+		free(rec->event_type);
+		rec->event_type = NULL;
+	}
 	rec->next = NULL;
 	if (L->tentative_tail)
 		L->tentative_tail->next = rec;
@@ -790,20 +980,30 @@ HandleResult(Loader *L, PGresult *res)
 			{
 				if (L->window < LOAD_WINDOW_RECORDS)
 					L->window++;
-				RecordDone(L, cmd->rec, res);
+				RecordDone(L, cmd->rec, res,
+						   !L->opt->single && !cmd->careful);
 				cmd->rec = NULL;
 				return true;
 			}
 			if (st == PGRES_FATAL_ERROR)
 			{
-				RecordFailed(L, cmd->rec, res);
-				load_record_free(cmd->rec);
+				LoadRecord *rec = cmd->rec;
+
 				cmd->rec = NULL;
 				if (!L->opt->single)
-				{
 					L->window = L->window / 2 > LOAD_WINDOW_MIN ?
 						L->window / 2 : LOAD_WINDOW_MIN;
-					Recover(L);
+				if (L->opt->single || cmd->careful)
+				{
+					RecordFailed(L, rec, res);
+					load_record_free(rec);
+					if (!L->opt->single)
+						Recover(L);
+				}
+				else
+				{
+					/* reported, if it fails again, by the careful re-run */
+					RecoverBatch(L, rec);
 				}
 				return true;
 			}
@@ -841,6 +1041,7 @@ HandleResult(Loader *L, PGresult *res)
 		case CMD_SAVEPOINT:
 		case CMD_RELEASE:
 		case CMD_ROLLBACK_TO:
+		case CMD_ROLLBACK:
 			if (st == PGRES_COMMAND_OK)
 				return true;
 			break;
@@ -1114,8 +1315,11 @@ Usage(void)
 	printf("  -d, --dbname=CONNINFO    database name, connection string or URI, as for psql -d\n"
 		   "                           (default: the PG* environment variables)\n");
 	printf("  -e, --event-type=TYPE    event type of records that carry none (default: none)\n");
-	printf("  -b, --batch=N            records per transaction (default %d), each one in a\n"
-		   "                           savepoint of its own\n", LOAD_DEFAULT_BATCH);
+	printf("  -b, --batch=N            records per transaction (default %d); a batch where\n"
+		   "                           a record fails is run again with a savepoint per\n"
+		   "                           record, so that only the bad records are lost\n",
+		   LOAD_DEFAULT_BATCH);
+	printf("      --savepoints         a savepoint per record in every batch, from the start\n");
 	printf("      --single             one transaction per record instead\n");
 	printf("  -q, --quiet              no progress line\n");
 	printf("      --json               print the summary as one JSON object\n");
@@ -1145,6 +1349,7 @@ ParseOptions(int argc, char **argv, Options *opt)
 	enum
 	{
 		OPT_SINGLE = 256,
+		OPT_SAVEPOINTS,
 		OPT_JSON,
 		OPT_HELP
 	};
@@ -1153,6 +1358,7 @@ ParseOptions(int argc, char **argv, Options *opt)
 		{"event-type", required_argument, NULL, 'e'},
 		{"batch", required_argument, NULL, 'b'},
 		{"single", no_argument, NULL, OPT_SINGLE},
+		{"savepoints", no_argument, NULL, OPT_SAVEPOINTS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"version", no_argument, NULL, 'V'},
@@ -1191,6 +1397,9 @@ ParseOptions(int argc, char **argv, Options *opt)
 			case OPT_SINGLE:
 				opt->single = true;
 				break;
+			case OPT_SAVEPOINTS:
+				opt->savepoints = true;
+				break;
 			case 'q':
 				opt->quiet = true;
 				break;
@@ -1220,6 +1429,8 @@ ParseOptions(int argc, char **argv, Options *opt)
 	}
 	if (batch_given && opt->single)
 		UsageError("--batch and --single cannot be used together");
+	if (opt->savepoints && opt->single)
+		UsageError("--savepoints and --single cannot be used together");
 	opt->files = argv + optind;
 	opt->nfiles = argc - optind;
 }
@@ -1353,7 +1564,7 @@ Prepare(Loader *L)
 	{
 		const char *name;
 		const char *sql;
-	}			stmts[7];
+	}			stmts[8];
 	int			n = 0;
 	int			i;
 
