@@ -570,34 +570,53 @@ ColumnValue(const IdenfyCallback *cb, const Column *c, Datum *value, char *null)
 	}
 }
 
-/* {"json.path": ["value", ...]} of the unknown vendor values, or NULL. */
+static int
+UnknownCompare(const void *a, const void *b)
+{
+	const IdenfyUnknown *ua = *(IdenfyUnknown *const *) a;
+	const IdenfyUnknown *ub = *(IdenfyUnknown *const *) b;
+	int			c = strcmp(ua->path, ub->path);
+
+	return c != 0 ? c : strcmp(ua->value, ub->value);
+}
+
+/*
+ * {"json.path": ["value", ...]} of the unknown vendor values, each value
+ * once per path (sorted), or NULL when there is none.
+ */
 static Jsonb *
 UnknownValuesJsonb(List *unknown)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue	jv;
-	ListCell   *lc;
-	const char *open_path = NULL;
+	IdenfyUnknown **sorted;
+	int			n = list_length(unknown);
+	int			i;
 	JsonbValue *res;
 
 	if (unknown == NIL)
 		return NULL;
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	foreach(lc, unknown)
-	{
-		IdenfyUnknown *u = lfirst(lc);
+	sorted = palloc(sizeof(IdenfyUnknown *) * n);
+	for (i = 0; i < n; i++)
+		sorted[i] = list_nth(unknown, i);
+	qsort(sorted, n, sizeof(IdenfyUnknown *), UnknownCompare);
 
-		/* values of one path are adjacent in the list */
-		if (open_path == NULL || strcmp(open_path, u->path) != 0)
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < n; i++)
+	{
+		IdenfyUnknown *u = sorted[i];
+
+		if (i > 0 && UnknownCompare(&sorted[i - 1], &sorted[i]) == 0)
+			continue;			/* the same value again */
+		if (i == 0 || strcmp(sorted[i - 1]->path, u->path) != 0)
 		{
-			if (open_path != NULL)
+			if (i > 0)
 				pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 			jv.type = jbvString;
 			jv.val.string.val = (char *) u->path;
 			jv.val.string.len = strlen(u->path);
 			pushJsonbValue(&state, WJB_KEY, &jv);
 			pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-			open_path = u->path;
 		}
 		jv.type = jbvString;
 		jv.val.string.val = (char *) u->value;
@@ -675,6 +694,7 @@ IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
 	int			ntags = list_length(tagslots[0]->list) + list_length(tagslots[1]->list);
 	int			i,
 				k;
+	ListCell   *lc;
 
 	memset(&in, 0, sizeof(in));
 	in.final = cb->final;
@@ -684,8 +704,15 @@ IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
 	in.overall = OidIsValid(cb->v[SLOT_OVERALL].label.oid) ? cb->v[SLOT_OVERALL].label.raw : NULL;
 	in.face = mf->present ? mf->label.raw : cb->v[SLOT_AUTO_FACE].label.raw;
 	in.document = md->present ? md->label.raw : cb->v[SLOT_AUTO_DOCUMENT].label.raw;
-	if (cb->unknown != NIL)
-		in.unknown_path = ((IdenfyUnknown *) linitial(cb->unknown))->path;
+	/* the first unknown path in jsonb key order (shorter first), as decision.c reads it back */
+	foreach(lc, cb->unknown)
+	{
+		const char *path = ((IdenfyUnknown *) lfirst(lc))->path;
+
+		if (in.unknown_path == NULL || strlen(path) < strlen(in.unknown_path) ||
+			(strlen(path) == strlen(in.unknown_path) && strcmp(path, in.unknown_path) < 0))
+			in.unknown_path = path;
+	}
 
 	in.ntags = 0;
 	in.tags = palloc(sizeof(char *) * Max(ntags, 1));
