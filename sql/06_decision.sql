@@ -83,4 +83,13 @@ SET idenfy.on_invalid = 'quarantine';
 SELECT scan_ref, outcome FROM idenfy_ingest_routed('r-3', t.cb('r-1', true, 'APPROVED', 'FACE_MATCH', NULL, 'DOC_VALIDATED', NULL));
 SELECT scan_ref, message FROM idenfy.quarantine ORDER BY id;
 RESET idenfy.on_invalid;
+-- unknown values: each kept once per path; the reason names the first path in key order
+SELECT outcome, decision FROM idenfy_ingest(jsonb_build_object('scanRef', 'uk-1', 'final', true,
+  'status', jsonb_build_object('overall', 'ON_HOLD', 'autoFace', 'FACE_MATCH', 'autoDocument', 'DOC_VALIDATED',
+                               'fraudTags', jsonb_build_array('NEW_B', 'NEW_A', 'NEW_B', 'DOC_MOBILE_PHOTO')),
+  'data', jsonb_build_object('docType', 'NEW_DOC')));
+SELECT fraud_tags, unknown_values, decision_reasons FROM idenfy.verification WHERE scan_ref = 'uk-1';
+-- the rules applied to the stored rows agree with what ingest decided, for every verification
+SELECT idenfy.recompute_decisions(ARRAY[NULL]::text[]) AS changed_by_recompute;
+
 DROP TABLE t.cases;
