@@ -47,18 +47,18 @@ as_postgres "cd '$TREE' && '$PGXS_DIR/test/isolation/pg_isolation_regress' --inp
 grep -E '\.\.\.' "$OUT/isolation.log" || true
 count "$OUT/isolation.log"
 
-for t in "$ROOT"/test/t/*.sh "$ROOT"/test/load/run.sh; do
+for t in "$TREE"/test/t/*.sh "$TREE"/test/load/run.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$(dirname "$t")")-$(basename "$t" .sh)
-	say "script: ${t#$ROOT/}"
+	say "script: ${t#$TREE/}"
 	rc=0
 	as_postgres "cd '$TREE' && PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER=postgres PGDATABASE=postgres \
-		IDENFY_LOAD='$ROOT/src/load/idenfy-load' IDENFY_SERVER_LOG='$RUN/server.log' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
+		IDENFY_LOAD='$PGBIN/idenfy-load' IDENFY_SERVER_LOG='$RUN/server.log' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
 	grep -E '^(ok|not ok) [0-9]+' "$OUT/$name.log" || true
 	count "$OUT/$name.log"
 	# a script that dies without saying "not ok" still fails
 	if [ "$rc" -ne 0 ] && ! grep -qE '^not ok [0-9]+' "$OUT/$name.log"; then
-		echo "not ok - ${t#$ROOT/} exited with status $rc:"
+		echo "not ok - ${t#$TREE/} exited with status $rc:"
 		tail -5 "$OUT/$name.log"
 		failed=$((failed + 1))
 		failures="$failures $name"

@@ -67,7 +67,7 @@ choose_run_dir() {
 	if [ "$TREE" != "$ROOT" ]; then
 		rm -rf "$TREE"
 		mkdir -p "$TREE"
-		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$TREE/"
+		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$ROOT/idenfy.control" "$TREE/"
 		chown -R postgres "$TREE" 2>/dev/null || true
 	fi
 	export RUN TREE
