@@ -29,6 +29,9 @@
 
 #define SIGNATURE_HEX_LEN (2 * IDENFY_SHA256_LEN)
 
+static SPIPlanPtr keys_plan = NULL;
+static uint64 keys_plan_generation = 0;
+
 static int
 HexValue(char c)
 {
@@ -84,7 +87,17 @@ SignatureMatches(const uint8 *body, size_t len, const uint8 *signature, int *nke
 	uint64		i;
 	bool		match = false;
 
-	if (SPI_execute("SELECT k.secret FROM " IDENFY_SCHEMA ".signing_key k", true, 0) != SPI_OK_SELECT)
+	/* prepared once per backend (and again when our catalogs change) */
+	if (keys_plan == NULL || keys_plan_generation != idenfy_catalog_generation)
+	{
+		if (keys_plan != NULL)
+			SPI_freeplan(keys_plan);
+		keys_plan = SPI_prepare("SELECT k.secret FROM " IDENFY_SCHEMA ".signing_key k", 0, NULL);
+		if (keys_plan == NULL || SPI_keepplan(keys_plan) != 0)
+			elog(ERROR, "idenfy: could not prepare the signing key query");
+		keys_plan_generation = idenfy_catalog_generation;
+	}
+	if (SPI_execute_plan(keys_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "idenfy: could not read the signing keys");
 	*nkeys = (int) SPI_processed;
 	for (i = 0; i < SPI_processed; i++)

@@ -850,11 +850,11 @@ StoreServices(const char *scan_ref, List *services)
 	values[0] = CStringGetTextDatum(scan_ref);
 	for (a = 0; a < A_COUNT; a++)
 	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
+		/* the element types are built in: their storage is known */
+		int16		typlen = elemtypes[a] == INT4OID ? 4 : elemtypes[a] == BOOLOID ? 1 : -1;
+		bool		typbyval = typlen > 0;
+		char		typalign = elemtypes[a] == BOOLOID ? TYPALIGN_CHAR : TYPALIGN_INT;
 
-		get_typlenbyvalalign(elemtypes[a], &typlen, &typbyval, &typalign);
 		values[1 + a] = PointerGetDatum(construct_md_array(elems[a], isnull[a], 1, dims, lbs,
 														   elemtypes[a], typlen, typbyval, typalign));
 	}
