@@ -537,73 +537,31 @@ $$;
 COMMENT ON FUNCTION @extschema@.idenfy_duplicate_faces(text) IS
 'other verifications whose selfie or document face matched this one, in both directions (listed: this one named the other; listed_by: the other named this one), with the other''s clientId and decision when it is stored here';
 
+CREATE FUNCTION idenfy.face_components(OUT scan_ref text, OUT group_id text)
+RETURNS SETOF record
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'idenfy_face_components';
+COMMENT ON FUNCTION idenfy.face_components() IS
+'every scanRef of a duplicate-face link with the id of its connected group (its smallest scanRef): union-find over idenfy.face_link';
+REVOKE EXECUTE ON FUNCTION idenfy.face_components() FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.idenfy_face_groups()
 RETURNS TABLE (group_id text, size integer, scan_refs text[], client_ids text[], decisions idenfy.decision[])
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-	/* connected components of the face links, by label propagation: every
-	 * scanRef takes the smallest label among its neighbours until nothing moves */
-	CREATE TEMPORARY TABLE IF NOT EXISTS idenfy_face_edge (a text, b text) ON COMMIT DROP;
-	CREATE TEMPORARY TABLE IF NOT EXISTS idenfy_face_label (node text PRIMARY KEY, label text) ON COMMIT DROP;
-	TRUNCATE pg_temp.idenfy_face_edge, pg_temp.idenfy_face_label;
-	INSERT INTO pg_temp.idenfy_face_edge
-		SELECT f.scan_ref, f.other_scan_ref FROM idenfy.face_link f
-		 WHERE f.scan_ref OPERATOR(pg_catalog.<>) f.other_scan_ref
-		UNION
-		SELECT f.other_scan_ref, f.scan_ref FROM idenfy.face_link f
-		 WHERE f.scan_ref OPERATOR(pg_catalog.<>) f.other_scan_ref;
-	INSERT INTO pg_temp.idenfy_face_label
-		SELECT DISTINCT e.a, e.a FROM pg_temp.idenfy_face_edge e;
-	ANALYZE pg_temp.idenfy_face_edge, pg_temp.idenfy_face_label;
-	LOOP
-		UPDATE pg_temp.idenfy_face_label l SET label = m.label
-		  FROM (SELECT e.a AS node, pg_catalog.min(n.label COLLATE "C") AS label
-				  FROM pg_temp.idenfy_face_edge e
-				  JOIN pg_temp.idenfy_face_label n ON n.node OPERATOR(pg_catalog.=) e.b
-				 GROUP BY e.a) m
-		 WHERE l.node OPERATOR(pg_catalog.=) m.node
-		   AND m.label COLLATE "C" OPERATOR(pg_catalog.<) l.label COLLATE "C";
-		EXIT WHEN NOT FOUND;
-	END LOOP;
-	RETURN QUERY
-		SELECT l.label, pg_catalog.count(*)::integer,
-			   pg_catalog.array_agg(l.node ORDER BY l.node COLLATE "C"),
-			   pg_catalog.array_remove(pg_catalog.array_agg(DISTINCT v.client_id), NULL),
-			   pg_catalog.array_agg(v.decision ORDER BY l.node COLLATE "C")
-		  FROM pg_temp.idenfy_face_label l
-		  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) l.node
-		 GROUP BY l.label
-		 ORDER BY pg_catalog.count(*) DESC, l.label COLLATE "C";
-END
+	SELECT c.group_id, pg_catalog.count(*)::integer,
+		   pg_catalog.array_agg(c.scan_ref ORDER BY c.scan_ref COLLATE "C"),
+		   pg_catalog.array_remove(pg_catalog.array_agg(DISTINCT v.client_id), NULL),
+		   pg_catalog.array_agg(v.decision ORDER BY c.scan_ref COLLATE "C")
+	  FROM idenfy.face_components() c
+	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) c.scan_ref
+	 GROUP BY c.group_id
+	 ORDER BY pg_catalog.count(*) DESC, c.group_id COLLATE "C"
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_face_groups() IS
 'connected groups of verifications linked by duplicate faces (A~B, B~C: one group), for fraud-ring hunting: group id (its smallest scanRef), size, scanRefs, distinct clientIds, decisions (NULL where not stored here)';
-
-/* Facts about a document's expiry, one row per verification and source. */
-CREATE FUNCTION idenfy.document_expiry_facts(as_of date)
-RETURNS TABLE (scan_ref text, expiry date, expired boolean, source text)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT d.scan_ref, d.doc_expiry, d.doc_expiry OPERATOR(pg_catalog.<=) as_of, 'docExpiry'
-	  FROM idenfy.document d WHERE d.doc_expiry IS NOT NULL
-	UNION ALL
-	SELECT v.scan_ref, NULL::date, true, 'DOC_EXPIRED'
-	  FROM idenfy.verification v
-	 WHERE v.manual_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED'
-		OR (v.manual_document IS NULL AND v.auto_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED')
-	UNION ALL
-	SELECT e.scan_ref, e.document_expiration,
-		   CASE WHEN e.document_expiration IS NOT NULL
-				THEN e.document_expiration OPERATOR(pg_catalog.<=) as_of
-				ELSE e.threshold OPERATOR(pg_catalog.=) 'DOCUMENT_EXPIRED' END,
-		   'DOCUMENT_EXPIRATION'
-	  FROM idenfy.document_expiration e
-$$;
-COMMENT ON FUNCTION idenfy.document_expiry_facts(date) IS
-'what is known of each verification''s document expiry as of a date: from data.docExpiry, a DOC_EXPIRED document result, DOCUMENT_EXPIRATION callbacks';
 
 CREATE FUNCTION @extschema@.idenfy_document_expired(scan_ref text, as_of date DEFAULT CURRENT_DATE)
 RETURNS boolean
@@ -648,14 +606,29 @@ RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, exp
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+	/* one pass per source, hash joins, and each person's current verification
+	 * computed once (an index-only scan of verification_client_recent_idx) */
+	WITH facts AS (
+		SELECT d.scan_ref, d.doc_expiry AS expiry, 'docExpiry' AS source
+		  FROM idenfy.document d
+		 WHERE d.doc_expiry OPERATOR(pg_catalog.<=) as_of
+		UNION ALL
+		SELECT v.scan_ref, NULL::date, 'DOC_EXPIRED'
+		  FROM idenfy.verification v
+		 WHERE v.manual_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED'
+			OR (v.manual_document IS NULL AND v.auto_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED')
+		UNION ALL
+		SELECT e.scan_ref, e.document_expiration, 'DOCUMENT_EXPIRATION'
+		  FROM idenfy.document_expiration e
+		 WHERE CASE WHEN e.document_expiration IS NOT NULL
+					THEN e.document_expiration OPERATOR(pg_catalog.<=) as_of
+					ELSE e.threshold OPERATOR(pg_catalog.=) 'DOCUMENT_EXPIRED' END)
 	SELECT v.client_id, f.scan_ref, d.doc_type, f.expiry, f.source
-	  FROM idenfy.document_expiry_facts(as_of) f
+	  FROM facts f
 	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	 WHERE f.expired
-	   AND (NOT per_person OR v.client_id IS NULL
-			OR f.scan_ref OPERATOR(pg_catalog.=) (SELECT c.scan_ref FROM idenfy.client_current_verification c
-												   WHERE c.client_id OPERATOR(pg_catalog.=) v.client_id))
+	 WHERE NOT per_person OR v.client_id IS NULL
+		OR f.scan_ref IN (SELECT c.scan_ref FROM idenfy.client_current_verification c)
 	 ORDER BY v.client_id, f.scan_ref, f.source
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expired_documents(date, boolean) IS
@@ -667,15 +640,22 @@ RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, exp
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+	WITH facts AS (
+		SELECT d.scan_ref, d.doc_expiry AS expiry, 'docExpiry' AS source
+		  FROM idenfy.document d
+		 WHERE d.doc_expiry OPERATOR(pg_catalog.>) as_of
+		   AND d.doc_expiry OPERATOR(pg_catalog.<=) (as_of OPERATOR(pg_catalog.+) within)::date
+		UNION ALL
+		SELECT e.scan_ref, e.document_expiration, 'DOCUMENT_EXPIRATION'
+		  FROM idenfy.document_expiration e
+		 WHERE e.document_expiration OPERATOR(pg_catalog.>) as_of
+		   AND e.document_expiration OPERATOR(pg_catalog.<=) (as_of OPERATOR(pg_catalog.+) within)::date)
 	SELECT v.client_id, f.scan_ref, d.doc_type, f.expiry, f.source
-	  FROM idenfy.document_expiry_facts(as_of) f
+	  FROM facts f
 	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	 WHERE f.expiry OPERATOR(pg_catalog.>) as_of
-	   AND f.expiry OPERATOR(pg_catalog.<=) (as_of OPERATOR(pg_catalog.+) within)::date
-	   AND (NOT per_person OR v.client_id IS NULL
-			OR f.scan_ref OPERATOR(pg_catalog.=) (SELECT c.scan_ref FROM idenfy.client_current_verification c
-												   WHERE c.client_id OPERATOR(pg_catalog.=) v.client_id))
+	 WHERE NOT per_person OR v.client_id IS NULL
+		OR f.scan_ref IN (SELECT c.scan_ref FROM idenfy.client_current_verification c)
 	 ORDER BY f.expiry, v.client_id, f.scan_ref, f.source
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expiring_documents(interval, date, boolean) IS
@@ -855,8 +835,7 @@ REVOKE EXECUTE ON FUNCTION
 	@extschema@.idenfy_face_groups(),
 	@extschema@.idenfy_document_expired(text, date),
 	@extschema@.idenfy_expired_documents(date, boolean),
-	@extschema@.idenfy_expiring_documents(interval, date, boolean),
-	idenfy.document_expiry_facts(date)
+	@extschema@.idenfy_expiring_documents(interval, date, boolean)
 FROM PUBLIC;
 
 /* Re-apply stored callbacks (after an upgrade adds vendor values). */

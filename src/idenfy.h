@@ -13,6 +13,7 @@
  *	 signed.c  signed bodies: HMAC check, then JSON parse, then ingest
  *	 decision.c stored decisions recomputed (tag policy changes)
  *	 reprocess.c stored callbacks re-applied (after an upgrade adds values)
+ *	 faces.c   connected groups of duplicate-face links (union-find)
  *	 notify.c  trigger on idenfy.verification: NOTIFY on decision changes
  *	 idenfy.c  module entry, settings and the SQL-callable ingest function
  *
