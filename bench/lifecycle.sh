@@ -3,6 +3,7 @@
 # purge M of them (issue: personal data lifecycle).
 #
 #   bash bench/lifecycle.sh [N=1000000] [M=100000]     # as root, from the project folder
+#   KEEP_DB=1 bash bench/lifecycle.sh                   # only build bench_lifecycle, keep it
 #
 # Builds the data set quickly: 100,000 generated callbacks go through
 # idenfy_ingest, then every table's rows are copied with a suffix on scanRef
@@ -39,6 +40,11 @@ done
 q -d $db -c "VACUUM ANALYZE"
 total=$(q -d $db -c "SELECT count(*) FROM idenfy.verification")
 say "$total verifications, $(q -d $db -c "SELECT count(*) FROM idenfy.callback") callbacks"
+
+if [ -n "${KEEP_DB:-}" ]; then
+	say "kept the database $db (KEEP_DB): no erasure run"
+	exit 0
+fi
 
 t() { # t LABEL SQL: milliseconds of one statement
 	local ms

@@ -11,14 +11,20 @@
 # BENCH_SEED, default 1), or, without it, from test/load/fixtures; then
 # times:
 #   1. idenfy-load: NDJSON of {"event_type", "payload"} wrappers, pipeline
-#      mode, BENCH_BATCH (default 500) callbacks per transaction;
-#   2. psql running one "SELECT * FROM idenfy_ingest('...'::jsonb, '...');"
+#      mode, BENCH_BATCH (default 500) callbacks per transaction, each batch
+#      without savepoints (the default);
+#   2. the same with --savepoints: a savepoint per callback (the careful
+#      mode, which the default falls back to for a batch with a bad record);
+#   3. psql running one "SELECT * FROM idenfy_ingest('...'::jsonb, '...');"
 #      per callback, autocommit (what a naive script does);
-#   3. \copy of the raw payloads into a one-column jsonb table: the floor,
+#   4. \copy of the raw payloads into a one-column jsonb table: the floor,
 #      the cost of moving the bytes into PostgreSQL without any processing.
-# Prints a table with seconds, callbacks/s and ratios, and idenfy-load's
-# peak RSS (GNU time, package "time").  Scratch files in a mktemp -d folder;
-# the databases idenfy_bench_{gen,load,psql,copy} are dropped at the end.
+# Prints a table with seconds, callbacks/s, ratios of times ("x floor",
+# "x idenfy-load": how many times longer than that route takes; "psql
+# speedup": how many times faster than route 3), and idenfy-load's peak RSS
+# (GNU time, package "time").  BENCH_SAVEPOINTS=0 skips route 2.  Scratch
+# files in a mktemp -d folder; the databases idenfy_bench_{gen,load,psql,copy}
+# are dropped at the end.
 
 set -euo pipefail
 
@@ -28,6 +34,7 @@ case "$N" in
 esac
 SEED=${BENCH_SEED:-1}
 BATCH=${BENCH_BATCH:-500}
+SAVEPOINTS=${BENCH_SAVEPOINTS:-1}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOAD=${IDENFY_LOAD:-$ROOT/src/load/idenfy-load}
 ADMIN_DB=${PGDATABASE:-postgres}
@@ -101,30 +108,48 @@ gen "SELECT payload::text" >"$TMP/payload.ndjson"
 psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_gen" >/dev/null
 BYTES=$(wc -c <"$TMP/payload.ndjson")
 
-# --- 1. idenfy-load ----------------------------------------------------------------
+# --- 1. and 2. idenfy-load ------------------------------------------------------------
 
-say "1/3 idenfy-load"
-fresh_db idenfy_bench_load
-psql -X -q -d idenfy_bench_load -c "CREATE EXTENSION idenfy"
-load_rc=0
-t0=$(now)
-if [ -x "$TIME" ]; then
-	"$TIME" -v -o "$TMP/time.txt" "$LOAD" -q --json --batch "$BATCH" -d idenfy_bench_load \
-		"$TMP/wrapped.ndjson" >"$TMP/load.json" 2>"$TMP/load.err" || load_rc=$?
+# run_load TAG [OPTION]...: time idenfy-load on a fresh database; sets
+# s_TAG (seconds), rc_TAG, rss_TAG, rows_TAG, and leaves its summary in
+# $TMP/TAG.json, its stderr in $TMP/TAG.err
+run_load() {
+	local tag=$1 rc=0 t0 t1 rss rows
+	shift
+	fresh_db idenfy_bench_load
+	psql -X -q -d idenfy_bench_load -c "CREATE EXTENSION idenfy"
+	t0=$(now)
+	if [ -x "$TIME" ]; then
+		"$TIME" -v -o "$TMP/time.txt" "$LOAD" -q --json --batch "$BATCH" "$@" -d idenfy_bench_load \
+			"$TMP/wrapped.ndjson" >"$TMP/$tag.json" 2>"$TMP/$tag.err" || rc=$?
+	else
+		"$LOAD" -q --json --batch "$BATCH" "$@" -d idenfy_bench_load \
+			"$TMP/wrapped.ndjson" >"$TMP/$tag.json" 2>"$TMP/$tag.err" || rc=$?
+	fi
+	t1=$(now)
+	rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$TMP/time.txt" 2>/dev/null || true)
+	rows=$(psql -X -A -t -q -d idenfy_bench_load \
+		-c "SELECT (SELECT count(*) FROM idenfy.callback) || ' callbacks, ' || (SELECT count(*) FROM idenfy.verification) || ' verifications'")
+	psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_load" >/dev/null
+	rm -f "$TMP/time.txt"
+	printf -v "s_$tag" '%s' "$(elapsed "$t0" "$t1")"
+	printf -v "rc_$tag" '%s' "$rc"
+	printf -v "rss_$tag" '%s' "${rss:-?}"
+	printf -v "rows_$tag" '%s' "$rows"
+}
+
+say "1/4 idenfy-load"
+run_load load
+if [ "$SAVEPOINTS" != 0 ]; then
+	say "2/4 idenfy-load --savepoints"
+	run_load care --savepoints
 else
-	"$LOAD" -q --json --batch "$BATCH" -d idenfy_bench_load \
-		"$TMP/wrapped.ndjson" >"$TMP/load.json" 2>"$TMP/load.err" || load_rc=$?
+	s_care=0
 fi
-t1=$(now)
-s_load=$(elapsed "$t0" "$t1")
-rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$TMP/time.txt" 2>/dev/null || true)
-load_rows=$(psql -X -A -t -q -d idenfy_bench_load \
-	-c "SELECT (SELECT count(*) FROM idenfy.callback) || ' callbacks, ' || (SELECT count(*) FROM idenfy.verification) || ' verifications'")
-psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_load" >/dev/null
 
-# --- 2. psql, one statement per callback ---------------------------------------------
+# --- 3. psql, one statement per callback ---------------------------------------------
 
-say "2/3 psql, one statement per callback"
+say "3/4 psql, one statement per callback"
 fresh_db idenfy_bench_psql
 psql -X -q -d idenfy_bench_psql -c "CREATE EXTENSION idenfy"
 t0=$(now)
@@ -136,9 +161,9 @@ psql_rows=$(psql -X -A -t -q -d idenfy_bench_psql \
 	-c "SELECT (SELECT count(*) FROM idenfy.callback) || ' callbacks, ' || (SELECT count(*) FROM idenfy.verification) || ' verifications'")
 psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_psql" >/dev/null
 
-# --- 3. \copy of the raw jsonb: the floor ----------------------------------------------
+# --- 4. \copy of the raw jsonb: the floor ----------------------------------------------
 
-say "3/3 \\copy of the raw jsonb"
+say "4/4 \\copy of the raw jsonb"
 fresh_db idenfy_bench_copy
 psql -X -q -d idenfy_bench_copy -c "CREATE TABLE raw_callback (payload jsonb)"
 t0=$(now)
@@ -157,16 +182,26 @@ echo
 echo "idenfy-load benchmark: $N callbacks ($((BYTES / 1024)) KiB of JSON, $GENERATOR)"
 echo "PostgreSQL $server, idenfy $ext, $(nproc) CPUs; synchronous_commit=$(psql -X -A -t -q -d "$ADMIN_DB" -c 'SHOW synchronous_commit')"
 echo
-awk -v n="$N" -v l="$s_load" -v p="$s_psql" -v c="$s_copy" -v b="$BATCH" 'BEGIN {
-	printf "%-40s %9s %13s %9s %13s\n", "route", "seconds", "callbacks/s", "x floor", "x idenfy-load"
-	printf "%-40s %9.2f %13.0f %9.2f %13.2f\n", "1. idenfy-load (pipeline, batch " b ")", l, n / l, l / c, 1
-	printf "%-40s %9.2f %13.0f %9.2f %13.2f\n", "2. psql, one statement per callback", p, n / p, p / c, p / l
-	printf "%-40s %9.2f %13.0f %9.2f %13.2f\n", "3. \\copy raw jsonb (floor)", c, n / c, 1, c / l
+awk -v n="$N" -v l="$s_load" -v s="$s_care" -v p="$s_psql" -v c="$s_copy" -v b="$BATCH" 'BEGIN {
+	printf "%-44s %9s %13s %9s %13s %12s\n", "route", "seconds", "callbacks/s", "x floor", "x idenfy-load", "psql speedup"
+	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "1. idenfy-load (pipeline, batch " b ")", l, n / l, l / c, 1, p / l
+	if (s > 0)
+		printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "2. idenfy-load --savepoints (batch " b ")", s, n / s, s / c, s / l, p / s
+	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "3. psql, one statement per callback", p, n / p, p / c, p / l, 1
+	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "4. \\copy raw jsonb (floor)", c, n / c, 1, c / l, p / c
 }'
 echo
-echo "idenfy-load: exit $load_rc; peak RSS ${rss:-?} kB; summary $(cat "$TMP/load.json")"
-echo "rows: idenfy-load $load_rows; psql $psql_rows ($psql_errors errors); \\copy $copy_rows rows"
-if [ -s "$TMP/load.err" ]; then
-	echo "idenfy-load stderr (first lines):"
-	head -5 "$TMP/load.err"
+echo "idenfy-load: exit $rc_load; peak RSS $rss_load kB; summary $(cat "$TMP/load.json")"
+if [ "$SAVEPOINTS" != 0 ]; then
+	echo "idenfy-load --savepoints: exit $rc_care; peak RSS $rss_care kB; summary $(cat "$TMP/care.json")"
 fi
+echo "rows: idenfy-load $rows_load;${rows_care:+ --savepoints $rows_care;} psql $psql_rows ($psql_errors errors); \\copy $copy_rows rows"
+for tag in load care; do
+	if [ -s "$TMP/$tag.err" ]; then
+		case $tag in
+			load) echo "idenfy-load stderr (first lines):" ;;
+			care) echo "idenfy-load --savepoints stderr (first lines):" ;;
+		esac
+		head -5 "$TMP/$tag.err"
+	fi
+done
