@@ -605,10 +605,13 @@ CREATE FUNCTION @extschema@.idenfy_expired_documents(as_of date DEFAULT CURRENT_
 RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
 AS $$
 	/* one pass per source, hash joins, and each person's current verification
 	 * computed once (an index-only scan of verification_client_recent_idx) */
-	WITH facts AS (
+	WITH current_verification AS MATERIALIZED (
+		SELECT c.scan_ref FROM idenfy.client_current_verification c WHERE per_person),
+	facts AS (
 		SELECT d.scan_ref, d.doc_expiry AS expiry, 'docExpiry' AS source
 		  FROM idenfy.document d
 		 WHERE d.doc_expiry OPERATOR(pg_catalog.<=) as_of
@@ -627,8 +630,8 @@ AS $$
 	  FROM facts f
 	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	 WHERE NOT per_person OR v.client_id IS NULL
-		OR f.scan_ref IN (SELECT c.scan_ref FROM idenfy.client_current_verification c)
+	  LEFT JOIN current_verification c ON c.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
+	 WHERE NOT per_person OR v.client_id IS NULL OR c.scan_ref IS NOT NULL
 	 ORDER BY v.client_id, f.scan_ref, f.source
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expired_documents(date, boolean) IS
@@ -639,8 +642,11 @@ CREATE FUNCTION @extschema@.idenfy_expiring_documents(within interval,
 RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
 AS $$
-	WITH facts AS (
+	WITH current_verification AS MATERIALIZED (
+		SELECT c.scan_ref FROM idenfy.client_current_verification c WHERE per_person),
+	facts AS (
 		SELECT d.scan_ref, d.doc_expiry AS expiry, 'docExpiry' AS source
 		  FROM idenfy.document d
 		 WHERE d.doc_expiry OPERATOR(pg_catalog.>) as_of
@@ -654,8 +660,8 @@ AS $$
 	  FROM facts f
 	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	 WHERE NOT per_person OR v.client_id IS NULL
-		OR f.scan_ref IN (SELECT c.scan_ref FROM idenfy.client_current_verification c)
+	  LEFT JOIN current_verification c ON c.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
+	 WHERE NOT per_person OR v.client_id IS NULL OR c.scan_ref IS NOT NULL
 	 ORDER BY f.expiry, v.client_id, f.scan_ref, f.source
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expiring_documents(interval, date, boolean) IS
