@@ -70,13 +70,15 @@
  * Alternatives considered: (a) re-running a failed batch without its bad
  * record, optimistically again: work is done again on every error and a
  * file of bad records turns quadratic; (b) savepoints always (the only
- * mode until 1.0.0): two short statements and one subtransaction per
- * record, for about 60% more time per record; and more than 64
- * subtransactions in a transaction make other sessions' snapshots slower
- * while it runs ("subxid overflow"); now that happens only while a batch
- * with a bad record is re-run (--batch 60 stays under that limit if it
- * matters there); (c) a PL/pgSQL wrapper with an EXCEPTION block: the same
- * subtransaction as a savepoint, plus a temporary function to create.
+ * mode before): two short statements and one subtransaction per record,
+ * about 10% more time in bench/load.sh (where idenfy_ingest() itself takes
+ * most of the server's time), and more than 64 subtransactions in a
+ * transaction make other sessions' snapshots slower while it runs ("subxid
+ * overflow"); now that happens only while a batch with a bad record is
+ * re-run (--batch 60 stays under that limit if it matters there); (c) a
+ * PL/pgSQL wrapper with an EXCEPTION block: the same subtransaction as a
+ * savepoint, plus a temporary function to create.  An input with many bad
+ * records (say one in a few hundred) is faster with --savepoints.
  *
  * --single: each record is an implicit transaction of its own (EXECUTE;
  * Sync), still pipelined: no savepoints, nothing to recover, one commit
@@ -119,8 +121,7 @@
 #define LOAD_WINDOW_RECORDS		1000	/* records sent, not yet answered */
 #define LOAD_WINDOW_MIN			8	/* ... after many errors */
 #define LOAD_WINDOW_BYTES		(16 * 1024 * 1024)
-#define LOAD_BATCH_BYTES		(32 * 1024 * 1024)	/* kept by an optimistic
-													 * batch, for a re-run */
+#define LOAD_BATCH_BYTES		(32 * 1024 * 1024)	/* optimistic batch, kept */
 #define LOAD_IDLE_COMMIT_MS		200 /* commit when input stalls this long */
 #define LOAD_PROGRESS_MS		200 /* at most 5 progress lines a second */
 #define LOAD_MAX_ERROR_KINDS	100

@@ -246,10 +246,103 @@ done >"$TMP/many.ndjson"
 run -q --json --batch 40 "$TMP/many.ndjson"
 check "300 records, 30 rejected, --batch 40: 270 loaded, in the tables" \
 	test "$rc" = 1 -a "$(j '{server_errors}')" = 30 -a "$(j '{outcomes,created}')" = 270 -a "$(rows)" = "296 296"
+cp "$TMP/err" "$TMP/many.err"
 reset_db
 run -q --json --single "$TMP/many.ndjson"
 check "the same with --single" \
 	test "$rc" = 1 -a "$(j '{server_errors}')" = 30 -a "$(j '{outcomes,created}')" = 270 -a "$(rows)" = "270 270"
+
+# --- optimistic batches and their careful re-run ----------------------------------
+#
+# A batch goes without savepoints; when one of its records fails, the whole
+# batch is run again with a savepoint per record.  The rows a transaction
+# inserts carry its xid (xmin), and those of a savepoint its subtransaction's
+# own: the number of distinct xmin of the callbacks tells how they were run.
+
+# xacts PATTERN: distinct xmin of the callbacks whose scan_ref is LIKE PATTERN
+xacts() {
+	sql "SELECT count(DISTINCT xmin::text) FROM idenfy.callback WHERE scan_ref LIKE '$1'"
+}
+
+# errlines: the input lines of the ERROR reports on stderr, in their order
+errlines() {
+	sed -n -e 's/^[^:]*:\([0-9]*\):[0-9]*: ERROR .*/\1/p' "$TMP/err" | tr '\n' ' ' | sed -e 's/ $//'
+}
+
+# distinct PATTERN: "callbacks distinct-scan_refs verifications" for PATTERN
+distinct() {
+	sql "SELECT (SELECT count(*) FROM idenfy.callback WHERE scan_ref LIKE '$1') || ' ' ||
+	            (SELECT count(DISTINCT scan_ref) FROM idenfy.callback WHERE scan_ref LIKE '$1') || ' ' ||
+	            (SELECT count(*) FROM idenfy.verification WHERE scan_ref LIKE '$1')"
+}
+
+reset_db
+run -q --json --savepoints --batch 40 "$TMP/many.ndjson"
+check "--savepoints: the same 300 records, 30 rejected: 270 loaded, same reports" \
+	eval 'test "$rc" = 1 -a "$(j "{server_errors}")" = 30 -a "$(j "{outcomes,created}")" = 270 \
+		-a "$(rows)" = "270 270" -a "$(xacts "many-%")" = 270 && cmp -s "$TMP/err" "$TMP/many.err"'
+
+reset_db
+for i in $(seq 1 300); do
+	line approved-final.json "opt-$i"
+done >"$TMP/good.ndjson"
+run -q --json --batch 100 "$TMP/good.ndjson"
+check "300 good records, --batch 100: created in 3 transactions, no savepoints" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 300 -a "$(rows)" = "300 300" -a "$(xacts 'opt-%')" = 3
+
+# a large batch, its record 500 rejected, record 700 a copy of record 100
+for i in $(seq 1 1000); do
+	if [ "$i" = 500 ]; then
+		line denied-final.json "mid-$i-$long"
+	elif [ "$i" = 700 ]; then
+		line approved-final.json mid-100
+	else
+		line approved-final.json "mid-$i"
+	fi
+done >"$TMP/mid.ndjson"
+run -q --json --batch 1000 "$TMP/mid.ndjson"
+check "bad record 500 of a 1000-record batch: exit 1, 998 created, 1 duplicate, 1 rejected" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 1 -a "$(j '{loaded}')" = 999 \
+	-a "$(j '{outcomes,created}')" = 998 -a "$(j '{outcomes,duplicate}')" = 1 -a "$(j '{outcomes,updated}')" = 0
+check "bad record in a large batch: every good record committed once (callbacks = distinct = verifications)" \
+	test "$(distinct 'mid-%')" = "998 998 998" -a "$(rows)" = "1298 1298"
+check "bad record in a large batch: reported once, at its line" \
+	test "$(errlines)" = 500 -a "$(grep -c ERROR "$TMP/err")" = 1
+check "bad record in a large batch: the batch was re-run with a savepoint per record" \
+	test "$(xacts 'mid-%')" = 998
+
+# several bad records in one batch, of two kinds, the first and last among them
+for i in $(seq 1 200); do
+	case $i in
+		1 | 51) fixture approved-final.json "sev-$i" | sed -e 's/"clientIp": "[^"]*"/"clientIp": "not-an-ip"/' | tr -d '\n'; echo ;;
+		50 | 120 | 200) line denied-final.json "sev-$i-$long" ;;
+		*) line approved-final.json "sev-$i" ;;
+	esac
+done >"$TMP/several.ndjson"
+run -q --json --batch 200 "$TMP/several.ndjson"
+check "5 bad records in one 200-record batch: exit 1, 195 created, 5 rejected, 2 kinds" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 5 -a "$(j '{outcomes,created}')" = 195 \
+	-a "$(jsql "jsonb_array_length((:'js'::jsonb) -> 'errors')")" = 2 -a "$(distinct 'sev-%')" = "195 195 195"
+check "5 bad records in one batch: each reported once, in input order" \
+	test "$(errlines)" = "1 50 51 120 200"
+
+# the last record of the input is bad, in a partial batch
+for i in $(seq 1 250); do
+	if [ "$i" = 250 ]; then
+		line approved-final.json "last-$i-$long"
+	else
+		line approved-final.json "last-$i"
+	fi
+done >"$TMP/last.ndjson"
+run -q --json --batch 100 "$TMP/last.ndjson"
+check "bad last record of the input: exit 1, 249 created, reported at line 250" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 1 -a "$(j '{outcomes,created}')" = 249 \
+	-a "$(distinct 'last-%')" = "249 249 249" -a "$(errlines)" = 250
+check "bad last record: 2 batches without savepoints, the last one re-run with them" \
+	test "$(xacts 'last-%')" = 51
+
+run --savepoints --single "$TMP/single.json"
+check "--savepoints with --single: usage error, exit 2" test "$rc" = 2
 
 # --- replay, summaries ---------------------------------------------------------
 
