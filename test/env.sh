@@ -96,6 +96,7 @@ CONF
 }
 
 stop_cluster() {
+	[ -n "${RUN:-}" ] || choose_run_dir
 	as_postgres "$PGBIN/pg_ctl -D '$RUN/data' -m fast -w stop" >/dev/null 2>&1 || true
 }
 
