@@ -10,7 +10,7 @@ SELECT scan_ref, outcome FROM idenfy_ingest(jsonb_build_object('scanRef', repeat
 -- a valid callback is ingested as usual
 SELECT outcome FROM idenfy_ingest(t.fx('approved'));
 
-SELECT scan_ref, event_type_raw, reason, sqlstate, message, detail, payload IS NOT NULL AS has_payload
+SELECT scan_ref, event_type_raw, reason, sqlstate, json_path, message, detail, payload IS NOT NULL AS has_payload
   FROM idenfy.quarantine ORDER BY id;
 -- the quarantined payload is kept verbatim
 SELECT payload = jsonb_set(t.fx('approved'), '{data,docNationality}', '"Lithuania"') AS verbatim

@@ -342,6 +342,7 @@ CREATE TABLE idenfy.quarantine (
 	sqlstate text NOT NULL,
 	message text NOT NULL,
 	detail text,
+	json_path text,
 	payload jsonb,
 	body bytea,
 	PRIMARY KEY (scan_ref, id)
@@ -351,6 +352,7 @@ ALTER TABLE idenfy.quarantine ALTER COLUMN payload SET COMPRESSION lz4;
 COMMENT ON TABLE idenfy.quarantine IS 'callbacks that failed validation, with the error; nothing else was written for them';
 COMMENT ON COLUMN idenfy.quarantine.scan_ref IS 'the payload''s scanRef when it is a usable string, else the empty string';
 COMMENT ON COLUMN idenfy.quarantine.payload IS 'the callback as received: personal data';
+COMMENT ON COLUMN idenfy.quarantine.json_path IS 'the field that broke the contract ("data.docFirstName", "$" for the whole body, "Idenfy-Signature")';
 COMMENT ON COLUMN idenfy.quarantine.body IS 'the raw request body, when it never became jsonb (signature failure, invalid JSON): personal data';
 
 /* Tag policy: how SUSPECTED verifications and tags resolve (README: decision rules). */
@@ -600,39 +602,57 @@ CREATE INDEX verification_client_recent_idx ON idenfy.verification
 	(client_id, (decision = 'APPROVED') DESC, (COALESCE(finish_time, first_received_at)) DESC, scan_ref);
 COMMENT ON INDEX idenfy.verification_client_recent_idx IS 'a person''s verifications, most recent approved first: serves idenfy.client_current_verification and lookups by client_id';
 
-CREATE FUNCTION @extschema@.idenfy_expired_documents(as_of date DEFAULT CURRENT_DATE,
-	per_person boolean DEFAULT true)
+/*
+ * The expiry facts of both listings, one pass per source with hash joins,
+ * each person's current verification computed once (materialized).
+ * Dates in (after, until]; after NULL: no lower bound.  with_results also
+ * counts DOC_EXPIRED results and DOCUMENT_EXPIRED notices without a date.
+ */
+CREATE FUNCTION idenfy.document_expiry_report(after date, until date, with_results boolean,
+	per_person boolean)
 RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET work_mem = '64MB'
 AS $$
-	/* one pass per source, hash joins, and each person's current verification
-	 * computed once (an index-only scan of verification_client_recent_idx) */
 	WITH current_verification AS MATERIALIZED (
 		SELECT c.scan_ref FROM idenfy.client_current_verification c WHERE per_person),
 	facts AS (
 		SELECT d.scan_ref, d.doc_expiry AS expiry, 'docExpiry' AS source
 		  FROM idenfy.document d
-		 WHERE d.doc_expiry OPERATOR(pg_catalog.<=) as_of
+		 WHERE d.doc_expiry OPERATOR(pg_catalog.<=) until
+		   AND (after IS NULL OR d.doc_expiry OPERATOR(pg_catalog.>) after)
 		UNION ALL
 		SELECT v.scan_ref, NULL::date, 'DOC_EXPIRED'
 		  FROM idenfy.verification v
-		 WHERE v.manual_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED'
-			OR (v.manual_document IS NULL AND v.auto_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED')
+		 WHERE with_results
+		   AND (v.manual_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED'
+				OR (v.manual_document IS NULL AND v.auto_document OPERATOR(pg_catalog.=) 'DOC_EXPIRED'))
 		UNION ALL
 		SELECT e.scan_ref, e.document_expiration, 'DOCUMENT_EXPIRATION'
 		  FROM idenfy.document_expiration e
 		 WHERE CASE WHEN e.document_expiration IS NOT NULL
-					THEN e.document_expiration OPERATOR(pg_catalog.<=) as_of
-					ELSE e.threshold OPERATOR(pg_catalog.=) 'DOCUMENT_EXPIRED' END)
+					THEN e.document_expiration OPERATOR(pg_catalog.<=) until
+						 AND (after IS NULL OR e.document_expiration OPERATOR(pg_catalog.>) after)
+					ELSE with_results AND e.threshold OPERATOR(pg_catalog.=) 'DOCUMENT_EXPIRED' END)
 	SELECT v.client_id, f.scan_ref, d.doc_type, f.expiry, f.source
 	  FROM facts f
 	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	  LEFT JOIN current_verification c ON c.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
 	 WHERE NOT per_person OR v.client_id IS NULL OR c.scan_ref IS NOT NULL
-	 ORDER BY v.client_id, f.scan_ref, f.source
+$$;
+COMMENT ON FUNCTION idenfy.document_expiry_report(date, date, boolean, boolean) IS
+'documents whose expiry falls in (after, until], with the source of each fact; the body of idenfy_expired_documents and idenfy_expiring_documents';
+
+CREATE FUNCTION @extschema@.idenfy_expired_documents(as_of date DEFAULT CURRENT_DATE,
+	per_person boolean DEFAULT true)
+RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT r.* FROM idenfy.document_expiry_report(NULL, as_of, true, per_person) r
+	 ORDER BY r.client_id, r.scan_ref, r.source
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expired_documents(date, boolean) IS
 'verifications whose document expired on or before as_of, with the source of the fact; per_person: only each clientId''s current verification (a person who re-verified with a new document is not listed)';
@@ -642,27 +662,10 @@ CREATE FUNCTION @extschema@.idenfy_expiring_documents(within interval,
 RETURNS TABLE (client_id text, scan_ref text, doc_type idenfy.document_type, expiry date, source text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-SET work_mem = '64MB'
 AS $$
-	WITH current_verification AS MATERIALIZED (
-		SELECT c.scan_ref FROM idenfy.client_current_verification c WHERE per_person),
-	facts AS (
-		SELECT d.scan_ref, d.doc_expiry AS expiry, 'docExpiry' AS source
-		  FROM idenfy.document d
-		 WHERE d.doc_expiry OPERATOR(pg_catalog.>) as_of
-		   AND d.doc_expiry OPERATOR(pg_catalog.<=) (as_of OPERATOR(pg_catalog.+) within)::date
-		UNION ALL
-		SELECT e.scan_ref, e.document_expiration, 'DOCUMENT_EXPIRATION'
-		  FROM idenfy.document_expiration e
-		 WHERE e.document_expiration OPERATOR(pg_catalog.>) as_of
-		   AND e.document_expiration OPERATOR(pg_catalog.<=) (as_of OPERATOR(pg_catalog.+) within)::date)
-	SELECT v.client_id, f.scan_ref, d.doc_type, f.expiry, f.source
-	  FROM facts f
-	  LEFT JOIN idenfy.verification v ON v.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	  LEFT JOIN idenfy.document d ON d.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	  LEFT JOIN current_verification c ON c.scan_ref OPERATOR(pg_catalog.=) f.scan_ref
-	 WHERE NOT per_person OR v.client_id IS NULL OR c.scan_ref IS NOT NULL
-	 ORDER BY f.expiry, v.client_id, f.scan_ref, f.source
+	SELECT r.* FROM idenfy.document_expiry_report(as_of, (as_of OPERATOR(pg_catalog.+) within)::date,
+												  false, per_person) r
+	 ORDER BY r.expiry, r.client_id, r.scan_ref, r.source
 $$;
 COMMENT ON FUNCTION @extschema@.idenfy_expiring_documents(interval, date, boolean) IS
 'verifications whose document expires after as_of and within the interval, for re-verification campaigns';
@@ -729,7 +732,8 @@ CREATE VIEW idenfy.callbacks AS
 COMMENT ON VIEW idenfy.callbacks IS 'callback history without the payloads';
 
 CREATE VIEW idenfy.quarantined AS
-	SELECT q.id, q.scan_ref, q.received_at, q.event_type_raw, q.reason, q.sqlstate, q.message, q.detail
+	SELECT q.id, q.scan_ref, q.received_at, q.event_type_raw, q.reason, q.sqlstate, q.json_path,
+		   q.message, q.detail
 	  FROM idenfy.quarantine q;
 COMMENT ON VIEW idenfy.quarantined IS 'quarantined callbacks and their errors, without the payloads';
 
@@ -841,7 +845,8 @@ REVOKE EXECUTE ON FUNCTION
 	@extschema@.idenfy_face_groups(),
 	@extschema@.idenfy_document_expired(text, date),
 	@extschema@.idenfy_expired_documents(date, boolean),
-	@extschema@.idenfy_expiring_documents(interval, date, boolean)
+	@extschema@.idenfy_expiring_documents(interval, date, boolean),
+	idenfy.document_expiry_report(date, date, boolean, boolean)
 FROM PUBLIC;
 
 /* Re-apply stored callbacks (after an upgrade adds vendor values). */

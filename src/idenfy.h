@@ -304,7 +304,6 @@ extern const char *IdenfyDecisionName(IdenfyDecision decision);
 /* read.c */
 extern bool IdenfyReadCallback(Jsonb *payload, const char *event_type,
 							   IdenfyCallback *cb, IdenfyReadError *err);
-extern char *IdenfyCanonicalEventType(const char *raw);
 extern void IdenfyRaiseReadError(const IdenfyReadError *err) pg_attribute_noreturn();
 extern char *IdenfyPayloadScanRef(Jsonb *payload);
 extern bool IdenfyParseIsoDate(const char *s, int *year, int *month, int *day);
@@ -315,9 +314,7 @@ extern uint64 idenfy_catalog_generation;
 extern Oid	IdenfyVocabType(IdenfyVocab vocab);
 extern Oid	IdenfyVocabArrayType(IdenfyVocab vocab);
 extern Oid	IdenfyVocabLookup(IdenfyVocab vocab, const char *label);
-extern const char *IdenfyVocabLabel(IdenfyVocab vocab, Oid value);
 extern bool IdenfyIsCountryCode(const char *s, int len);
-extern void IdenfyVocabInvalidate(void);
 
 /* store.c */
 extern void IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state);

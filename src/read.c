@@ -744,14 +744,14 @@ ReadObject(ReadState *rs, JsonbContainer *container, FieldTable *table,
  * ------------------------------------------------------------------------ */
 
 /*
- * IdenfyCanonicalEventType: the Idenfy-Event-Type header in the spelling of
+ * CanonicalEventType: the Idenfy-Event-Type header in the spelling of
  * our enum type.  Spellings drift (NOTES.md): case, spaces or hyphens for
  * underscores, CANCELED or CANCELLED, FINISH or FINISHED, and the prefixes
  * IDENTIFICATION_, ID_VERIFICATION_ and VERIFICATION_ all name one event.
  * An unknown result is kept verbatim by the caller.
  */
-char *
-IdenfyCanonicalEventType(const char *raw)
+static char *
+CanonicalEventType(const char *raw)
 {
 	static const struct
 	{
@@ -838,7 +838,7 @@ IdenfyReadCallback(Jsonb *payload, const char *event_type, IdenfyCallback *cb,
 	if (event_type != NULL)
 	{
 		cb->event_type_raw = pstrdup(event_type);
-		cb->event_type.raw = IdenfyCanonicalEventType(event_type);
+		cb->event_type.raw = CanonicalEventType(event_type);
 	}
 
 	if (!JB_ROOT_IS_OBJECT(payload) || JB_ROOT_IS_SCALAR(payload))

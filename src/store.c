@@ -433,13 +433,14 @@ PreparePlans(void)
 									 7, types);
 	}
 	{
-		Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID};
+		Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID,
+		TEXTOID};
 
 		plans[PLAN_QUARANTINE] = Prepare(
 										 "INSERT INTO " IDENFY_SCHEMA ".quarantine (scan_ref, event_type_raw, reason,"
-										 "  sqlstate, message, detail, payload, body)"
-										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-										 8, types);
+										 "  sqlstate, message, detail, payload, body, json_path)"
+										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+										 9, types);
 	}
 	plans_generation = idenfy_catalog_generation;
 }
@@ -1080,8 +1081,8 @@ IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
 					  const char *event_type, const char *reason,
 					  const IdenfyReadError *err)
 {
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(IdenfyPayloadScanRef(payload));
 	if (event_type)
@@ -1109,5 +1110,9 @@ IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
 	}
 	else
 		nulls[7] = 'n';
+	if (err->path)
+		values[8] = CStringGetTextDatum(err->path);
+	else
+		nulls[8] = 'n';
 	Execute(PLAN_QUARANTINE, values, nulls, SPI_OK_INSERT);
 }

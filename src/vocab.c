@@ -71,14 +71,9 @@ static VocabCache vocab_cache[VOCAB_COUNT];
 static bool vocab_valid = false;
 static bool callbacks_registered = false;
 
+/* pg_enum or pg_namespace changed: reload the vocabularies, prepare plans again */
 static void
 InvalidateCallback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	IdenfyVocabInvalidate();
-}
-
-void
-IdenfyVocabInvalidate(void)
 {
 	vocab_valid = false;
 	idenfy_catalog_generation++;
@@ -180,19 +175,6 @@ IdenfyVocabLookup(IdenfyVocab vocab, const char *label)
 	key.label = (char *) label;
 	hit = bsearch(&key, c->entries, c->n, sizeof(VocabEntry), EntryCompare);
 	return hit ? hit->oid : InvalidOid;
-}
-
-/* The label of an enum value of ours, NULL when not one of vocab's. */
-const char *
-IdenfyVocabLabel(IdenfyVocab vocab, Oid value)
-{
-	VocabCache *c = Vocab(vocab);
-	int			i;
-
-	for (i = 0; i < c->n; i++)
-		if (c->entries[i].oid == value)
-			return c->entries[i].label;
-	return NULL;
 }
 
 /* ------------------------------------------------------------------------
