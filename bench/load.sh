@@ -12,19 +12,22 @@
 # times:
 #   1. idenfy-load: NDJSON of {"event_type", "payload"} wrappers, pipeline
 #      mode, BENCH_BATCH (default 500) callbacks per transaction, each batch
-#      without savepoints (the default);
-#   2. the same with --savepoints: a savepoint per callback (the careful
-#      mode, which the default falls back to for a batch with a bad record);
-#   3. psql running one "SELECT * FROM idenfy_ingest('...'::jsonb, '...');"
+#      without savepoints (the default), one connection (--jobs 1);
+#   2. the same with --jobs BENCH_JOBS (default 2): that many connections,
+#      the callbacks routed by scanRef;
+#   3. the same as 1 with --savepoints: a savepoint per callback (the
+#      careful mode, which the default falls back to for a batch with a bad
+#      record);
+#   4. psql running one "SELECT * FROM idenfy_ingest('...'::jsonb, '...');"
 #      per callback, autocommit (what a naive script does);
-#   4. \copy of the raw payloads into a one-column jsonb table: the floor,
+#   5. \copy of the raw payloads into a one-column jsonb table: the floor,
 #      the cost of moving the bytes into PostgreSQL without any processing.
 # Prints a table with seconds, callbacks/s, ratios of times ("x floor",
-# "x idenfy-load": how many times longer than that route takes; "psql
-# speedup": how many times faster than route 3), and idenfy-load's peak RSS
-# (GNU time, package "time").  BENCH_SAVEPOINTS=0 skips route 2.  Scratch
-# files in a mktemp -d folder; the databases idenfy_bench_{gen,load,psql,copy}
-# are dropped at the end.
+# "x idenfy-load": how many times longer than that route takes, route 1;
+# "psql speedup": how many times faster than route 4), and idenfy-load's
+# peak RSS (GNU time, package "time").  BENCH_SAVEPOINTS=0 skips route 3.
+# Scratch files in a mktemp -d folder; the databases
+# idenfy_bench_{gen,load,psql,copy} are dropped at the end.
 
 set -euo pipefail
 
@@ -32,8 +35,12 @@ N=${1:-100000}
 case "$N" in
 	'' | *[!0-9]*) echo "usage: bash bench/load.sh [N]" >&2; exit 2 ;;
 esac
+case "${BENCH_JOBS:-2}" in
+	'' | *[!0-9]*) echo "bench/load.sh: BENCH_JOBS must be a number of connections" >&2; exit 2 ;;
+esac
 SEED=${BENCH_SEED:-1}
 BATCH=${BENCH_BATCH:-500}
+JOBS=${BENCH_JOBS:-2}
 SAVEPOINTS=${BENCH_SAVEPOINTS:-1}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOAD=${IDENFY_LOAD:-$ROOT/src/load/idenfy-load}
@@ -108,7 +115,7 @@ gen "SELECT payload::text" >"$TMP/payload.ndjson"
 psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_gen" >/dev/null
 BYTES=$(wc -c <"$TMP/payload.ndjson")
 
-# --- 1. and 2. idenfy-load ------------------------------------------------------------
+# --- 1. to 3. idenfy-load ------------------------------------------------------------
 
 # run_load TAG [OPTION]...: time idenfy-load on a fresh database; sets
 # s_TAG (seconds), rc_TAG, rss_TAG, rows_TAG, and leaves its summary in
@@ -138,18 +145,20 @@ run_load() {
 	printf -v "rows_$tag" '%s' "$rows"
 }
 
-say "1/4 idenfy-load"
+say "1/5 idenfy-load"
 run_load load
+say "2/5 idenfy-load --jobs $JOBS"
+run_load jobs --jobs "$JOBS"
 if [ "$SAVEPOINTS" != 0 ]; then
-	say "2/4 idenfy-load --savepoints"
+	say "3/5 idenfy-load --savepoints"
 	run_load care --savepoints
 else
 	s_care=0
 fi
 
-# --- 3. psql, one statement per callback ---------------------------------------------
+# --- 4. psql, one statement per callback ---------------------------------------------
 
-say "3/4 psql, one statement per callback"
+say "4/5 psql, one statement per callback"
 fresh_db idenfy_bench_psql
 psql -X -q -d idenfy_bench_psql -c "CREATE EXTENSION idenfy"
 t0=$(now)
@@ -161,9 +170,9 @@ psql_rows=$(psql -X -A -t -q -d idenfy_bench_psql \
 	-c "SELECT (SELECT count(*) FROM idenfy.callback) || ' callbacks, ' || (SELECT count(*) FROM idenfy.verification) || ' verifications'")
 psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_psql" >/dev/null
 
-# --- 4. \copy of the raw jsonb: the floor ----------------------------------------------
+# --- 5. \copy of the raw jsonb: the floor ----------------------------------------------
 
-say "4/4 \\copy of the raw jsonb"
+say "5/5 \\copy of the raw jsonb"
 fresh_db idenfy_bench_copy
 psql -X -q -d idenfy_bench_copy -c "CREATE TABLE raw_callback (payload jsonb)"
 t0=$(now)
@@ -182,24 +191,27 @@ echo
 echo "idenfy-load benchmark: $N callbacks ($((BYTES / 1024)) KiB of JSON, $GENERATOR)"
 echo "PostgreSQL $server, idenfy $ext, $(nproc) CPUs; synchronous_commit=$(psql -X -A -t -q -d "$ADMIN_DB" -c 'SHOW synchronous_commit')"
 echo
-awk -v n="$N" -v l="$s_load" -v s="$s_care" -v p="$s_psql" -v c="$s_copy" -v b="$BATCH" 'BEGIN {
+awk -v n="$N" -v l="$s_load" -v J="$s_jobs" -v jobs="$JOBS" -v s="$s_care" -v p="$s_psql" -v c="$s_copy" -v b="$BATCH" 'BEGIN {
 	printf "%-44s %9s %13s %9s %13s %12s\n", "route", "seconds", "callbacks/s", "x floor", "x idenfy-load", "psql speedup"
 	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "1. idenfy-load (pipeline, batch " b ")", l, n / l, l / c, 1, p / l
+	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "2. idenfy-load --jobs " jobs " (batch " b ")", J, n / J, J / c, J / l, p / J
 	if (s > 0)
-		printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "2. idenfy-load --savepoints (batch " b ")", s, n / s, s / c, s / l, p / s
-	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "3. psql, one statement per callback", p, n / p, p / c, p / l, 1
-	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "4. \\copy raw jsonb (floor)", c, n / c, 1, c / l, p / c
+		printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "3. idenfy-load --savepoints (batch " b ")", s, n / s, s / c, s / l, p / s
+	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "4. psql, one statement per callback", p, n / p, p / c, p / l, 1
+	printf "%-44s %9.2f %13.0f %9.2f %13.2f %12.2f\n", "5. \\copy raw jsonb (floor)", c, n / c, 1, c / l, p / c
 }'
 echo
 echo "idenfy-load: exit $rc_load; peak RSS $rss_load kB; summary $(cat "$TMP/load.json")"
+echo "idenfy-load --jobs $JOBS: exit $rc_jobs; peak RSS $rss_jobs kB; summary $(cat "$TMP/jobs.json")"
 if [ "$SAVEPOINTS" != 0 ]; then
 	echo "idenfy-load --savepoints: exit $rc_care; peak RSS $rss_care kB; summary $(cat "$TMP/care.json")"
 fi
-echo "rows: idenfy-load $rows_load;${rows_care:+ --savepoints $rows_care;} psql $psql_rows ($psql_errors errors); \\copy $copy_rows rows"
-for tag in load care; do
+echo "rows: idenfy-load $rows_load; --jobs $JOBS $rows_jobs;${rows_care:+ --savepoints $rows_care;} psql $psql_rows ($psql_errors errors); \\copy $copy_rows rows"
+for tag in load jobs care; do
 	if [ -s "$TMP/$tag.err" ]; then
 		case $tag in
 			load) echo "idenfy-load stderr (first lines):" ;;
+			jobs) echo "idenfy-load --jobs $JOBS stderr (first lines):" ;;
 			care) echo "idenfy-load --savepoints stderr (first lines):" ;;
 		esac
 		head -5 "$TMP/$tag.err"

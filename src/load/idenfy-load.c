@@ -65,7 +65,8 @@
  * execution is answered), so memory is bounded by the batch: at most
  * --batch records, and an optimistic batch is also committed early once
  * its records reach LOAD_BATCH_BYTES; plus the records in flight
- * (LOAD_WINDOW_RECORDS, LOAD_WINDOW_BYTES).
+ * (LOAD_WINDOW_RECORDS, LOAD_WINDOW_BYTES).  All of this is per
+ * connection (see --jobs).
  *
  * Alternatives considered: (a) re-running a failed batch without its bad
  * record, optimistically again: work is done again on every error and a
@@ -83,6 +84,24 @@
  * --single: each record is an implicit transaction of its own (EXECUTE;
  * Sync), still pipelined: no savepoints, nothing to recover, one commit
  * per record.
+ *
+ * --jobs N: N connections, each with its own pipeline, window, batches
+ * and careful re-runs, exactly as described above (a LoadConn each;
+ * --jobs 1 is the same code with one of them).  A record goes to the
+ * connection chosen by a hash of its callback's scanRef (computed by the
+ * reader; a record without a string scanRef goes to the first one), so
+ * the callbacks of one verification are applied in input order, one
+ * transaction after the other, as with a single connection.  Callbacks of
+ * different scanRefs are applied in any order, which the ingest rules
+ * allow: what a callback does depends only on the stored state of its own
+ * scanRef.  The connections touch disjoint verification rows, so they do
+ * not wait for each other's row locks.  The main loop reads a record only
+ * when some connection could take it; when that record's own connection
+ * is full, the record is held (one record) and reading stops while every
+ * connection goes on sending what it must send again and reading its
+ * answers: memory is N times the bounds above, plus one record.  Counts,
+ * error kinds and the summary are the run's, kept once for all
+ * connections; a lost connection, whichever it is, ends the run (exit 2).
  *
  * Results are matched to what was sent through a FIFO of pending
  * commands.  An outcome is counted only once its transaction has
@@ -118,6 +137,7 @@
 #define LOAD_VERSION			"1.0.0"
 #define LOAD_DEFAULT_BATCH		500
 #define LOAD_MAX_BATCH			1000000
+#define LOAD_MAX_JOBS			64	/* connections */
 #define LOAD_WINDOW_RECORDS		1000	/* records sent, not yet answered */
 #define LOAD_WINDOW_MIN			8	/* ... after many errors */
 #define LOAD_WINDOW_BYTES		(16 * 1024 * 1024)
@@ -173,6 +193,7 @@ typedef struct Options
 	const char *conninfo;		/* -d; NULL: PG* environment variables */
 	const char *event_type;		/* --event-type; NULL: none */
 	long		batch;
+	int			jobs;			/* --jobs: connections */
 	bool		single;
 	bool		savepoints;		/* --savepoints: every batch careful */
 	bool		quiet;
@@ -208,12 +229,17 @@ typedef struct ErrorKind
 	long		count;
 } ErrorKind;
 
-typedef struct Loader
+/*
+ * One connection to the server, with its pipeline: what it has sent and
+ * waits for, what it must send again after an error, its open
+ * transaction.  --jobs N runs N of them, each driven exactly as the only
+ * one is with --jobs 1.
+ */
+typedef struct LoadConn
 {
-	const Options *opt;
+	struct Loader *L;
+	int			id;				/* 0 .. jobs - 1 */
 	PGconn	   *conn;
-	Reader	   *reader;
-	char	   *password;		/* to keep out of messages */
 
 	CmdQueue	queue;			/* sent, waiting for their results */
 	CmdQueue	resend;			/* skipped after an error, to send again */
@@ -221,6 +247,7 @@ typedef struct Loader
 	long		inflight;		/* CMD_INGEST entries in the queue */
 	size_t		inflight_bytes;
 	bool		unflushed;		/* commands sent since the last Sync or Flush */
+	int			flush;			/* last PQflush(): 1 = output left to send */
 	bool		in_txn;			/* BEGIN sent, COMMIT not yet */
 	bool		txn_careful;	/* that transaction uses savepoints */
 	long		in_batch;		/* records sent in that transaction */
@@ -229,6 +256,18 @@ typedef struct Loader
 								 * optimistic ones keep their text */
 	LoadRecord *tentative_tail;
 	long		ntentative;
+} LoadConn;
+
+/* The run: input, connections, and the counts summed over them. */
+typedef struct Loader
+{
+	const Options *opt;
+	Reader	   *reader;
+	char	   *password;		/* to keep out of messages */
+	LoadConn   *conns;
+	int			nconns;			/* --jobs */
+	LoadRecord *held;			/* read, waiting for room in its connection */
+	struct pollfd *pollfds;		/* nconns + 1 */
 
 	long		loaded;
 	long		server_errors;
@@ -359,6 +398,28 @@ RedactQuoted(const char *msg)
 	return out;
 }
 
+/* Records executed, waiting for their commit, on all connections. */
+static long
+Tentative(const Loader *L)
+{
+	long		n = 0;
+
+	for (int i = 0; i < L->nconns; i++)
+		n += L->conns[i].ntentative;
+	return n;
+}
+
+/* Records sent, not yet answered, on all connections. */
+static long
+Inflight(const Loader *L)
+{
+	long		n = 0;
+
+	for (int i = 0; i < L->nconns; i++)
+		n += L->conns[i].inflight;
+	return n;
+}
+
 /*
  * Progress line (stderr, when it is a terminal)
  */
@@ -402,7 +463,7 @@ Progress(Loader *L)
 	L->last_progress = now;
 
 	elapsed = Seconds(&L->started, &now);
-	done = L->loaded + L->server_errors + L->ntentative;
+	done = L->loaded + L->server_errors + Tentative(L);
 	FormatDuration(el, sizeof(el), elapsed);
 	bytes = reader_bytes_read(L->reader);
 	if (L->total_bytes > 0 && bytes > 0 && elapsed > 0.5)
@@ -538,22 +599,31 @@ Fatal(Loader *L, int code, const char *fmt,...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	if (L->inflight + L->ntentative > 0)
+	if (Inflight(L) + Tentative(L) > 0)
 		fprintf(stderr, "%s: %ld records sent were not confirmed\n",
-				progname, L->inflight + L->ntentative);
+				progname, Inflight(L) + Tentative(L));
 	Summary(L);
 	exit(code);
 }
 
+/*
+ * A connection failed: the whole run ends (exit 2), whichever job it was;
+ * the other connections' open transactions are rolled back by the server
+ * when the program exits.
+ */
 static void
-ConnectionLost(Loader *L)
+ConnectionLost(LoadConn *c)
 {
-	char	   *msg = Redact(PQerrorMessage(L->conn), L->password);
+	Loader	   *L = c->L;
+	char	   *msg = Redact(PQerrorMessage(c->conn), L->password);
 	size_t		n = strlen(msg);
+	char		job[64] = "";
 
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	Fatal(L, 2, "lost the connection to the server: %s", msg);
+	if (L->nconns > 1)
+		snprintf(job, sizeof(job), " (connection %d of %d)", c->id + 1, L->nconns);
+	Fatal(L, 2, "lost the connection to the server%s: %s", job, msg);
 }
 
 /*
@@ -597,15 +667,15 @@ QueueTake(CmdQueue *q, PendingCmd *cmd)
 
 /* The head of the sent queue is complete. */
 static void
-QueuePop(Loader *L)
+QueuePop(LoadConn *c)
 {
-	CmdQueue   *q = &L->queue;
+	CmdQueue   *q = &c->queue;
 	PendingCmd *cmd = QueueAt(q, 0);
 
 	if (cmd->kind == CMD_INGEST)
 	{
-		L->inflight--;
-		L->inflight_bytes -= cmd->bytes;
+		c->inflight--;
+		c->inflight_bytes -= cmd->bytes;
 	}
 	/* a record still attached here was neither done nor handed over */
 	load_record_free(cmd->rec);
@@ -622,8 +692,9 @@ QueuePop(Loader *L)
  * record and whether it is careful; for CMD_SYNC whether it commits).
  */
 static void
-SendPending(Loader *L, const PendingCmd *tmpl)
+SendPending(LoadConn *c, const PendingCmd *tmpl)
 {
+	Loader	   *L = c->L;
 	PendingCmd	cmd = *tmpl;
 	int			ok;
 
@@ -637,89 +708,91 @@ SendPending(Loader *L, const PendingCmd *tmpl)
 		params[0] = rec->text;
 		params[1] = rec->event_type ? rec->event_type : L->opt->event_type;
 		params[2] = rec->payload_key;
-		ok = PQsendQueryPrepared(L->conn,
+		ok = PQsendQueryPrepared(c->conn,
 								 rec->payload_key ? STMT_INGEST_WRAPPED : STMT_INGEST,
 								 rec->payload_key ? 3 : 2,
 								 params, NULL, NULL, 0);
 		cmd.bytes = rec->len;
-		L->inflight++;
-		L->inflight_bytes += rec->len;
+		c->inflight++;
+		c->inflight_bytes += rec->len;
 	}
 	else if (cmd.kind == CMD_SYNC)
-		ok = PQpipelineSync(L->conn);
+		ok = PQpipelineSync(c->conn);
 	else
-		ok = PQsendQueryPrepared(L->conn, control_stmts[cmd.kind].name,
+		ok = PQsendQueryPrepared(c->conn, control_stmts[cmd.kind].name,
 								 0, NULL, NULL, NULL, 0);
-	QueuePush(&L->queue, &cmd);
-	L->unflushed = (cmd.kind != CMD_SYNC);
+	QueuePush(&c->queue, &cmd);
+	c->unflushed = (cmd.kind != CMD_SYNC);
 	if (!ok)
-		ConnectionLost(L);
+		ConnectionLost(c);
 }
 
 /* Send a transaction-control command (or a Sync that commits nothing). */
 static void
-SendCmd(Loader *L, CmdKind kind)
+SendCmd(LoadConn *c, CmdKind kind)
 {
 	PendingCmd	cmd = {0};
 
 	cmd.kind = kind;
-	SendPending(L, &cmd);
+	SendPending(c, &cmd);
 }
 
 static void
-SendIngest(Loader *L, LoadRecord *rec, bool careful)
+SendIngest(LoadConn *c, LoadRecord *rec, bool careful)
 {
 	PendingCmd	cmd = {0};
 
 	cmd.kind = CMD_INGEST;
 	cmd.rec = rec;
 	cmd.careful = careful;
-	SendPending(L, &cmd);
+	SendPending(c, &cmd);
 }
 
 static void
-EndBatch(Loader *L)
+EndBatch(LoadConn *c)
 {
-	SendCmd(L, CMD_COMMIT);
-	SendCmd(L, CMD_SYNC);
-	L->in_txn = false;
-	L->in_batch = 0;
-	L->batch_bytes = 0;
+	SendCmd(c, CMD_COMMIT);
+	SendCmd(c, CMD_SYNC);
+	c->in_txn = false;
+	c->in_batch = 0;
+	c->batch_bytes = 0;
 }
 
 static void
-SendRecord(Loader *L, LoadRecord *rec)
+SendRecord(LoadConn *c, LoadRecord *rec)
 {
+	Loader	   *L = c->L;
+
 	if (L->opt->single)
 	{
 		PendingCmd	sync = {0};
 
-		SendIngest(L, rec, false);
+		SendIngest(c, rec, false);
 		sync.kind = CMD_SYNC;
 		sync.commits = true;
-		SendPending(L, &sync);
+		SendPending(c, &sync);
 		return;
 	}
-	if (!L->in_txn)
+	if (!c->in_txn)
 	{
-		SendCmd(L, CMD_BEGIN);
-		L->in_txn = true;
-		L->txn_careful = L->opt->savepoints;
+		SendCmd(c, CMD_BEGIN);
+		c->in_txn = true;
+		c->txn_careful = L->opt->savepoints;
 	}
-	if (L->txn_careful)
+	if (c->txn_careful)
 	{
-		SendCmd(L, CMD_SAVEPOINT);
-		SendIngest(L, rec, true);
-		SendCmd(L, CMD_RELEASE);
+		SendCmd(c, CMD_SAVEPOINT);
+		SendIngest(c, rec, true);
+		SendCmd(c, CMD_RELEASE);
 	}
 	else
 	{
-		L->batch_bytes += rec->len;
-		SendIngest(L, rec, false);
+		c->batch_bytes += rec->len;
+		SendIngest(c, rec, false);
 	}
-	if (++L->in_batch >= L->opt->batch ||
-		(!L->txn_careful && L->batch_bytes >= LOAD_BATCH_BYTES))
-		EndBatch(L);
+	if (++c->in_batch >= L->opt->batch ||
+		(!c->txn_careful && c->batch_bytes >= LOAD_BATCH_BYTES))
+		EndBatch(c);
 }
 
 /*
@@ -728,9 +801,9 @@ SendRecord(Loader *L, LoadRecord *rec)
  * their order.  Their records are handed over to the copies.
  */
 static void
-TakeSkipped(Loader *L, CmdQueue *rest)
+TakeSkipped(LoadConn *c, CmdQueue *rest)
 {
-	CmdQueue   *q = &L->queue;
+	CmdQueue   *q = &c->queue;
 	PendingCmd	cmd;
 	size_t		i;
 
@@ -743,9 +816,9 @@ TakeSkipped(Loader *L, CmdQueue *rest)
 		sent->skipped = true;
 		sent->rec = NULL;
 	}
-	while (L->resend.len > 0)
+	while (c->resend.len > 0)
 	{
-		QueueTake(&L->resend, &cmd);
+		QueueTake(&c->resend, &cmd);
 		QueuePush(rest, &cmd);
 	}
 }
@@ -777,21 +850,22 @@ PushCareful(CmdQueue *q, LoadRecord *rec)
  * again.
  */
 static void
-Recover(Loader *L)
+Recover(LoadConn *c)
 {
+	Loader	   *L = c->L;
 	CmdQueue	rest = {0};
 	PendingCmd	cmd;
 
-	if (L->queue.len < 2 || QueueAt(&L->queue, 1)->kind != CMD_RELEASE)
+	if (c->queue.len < 2 || QueueAt(&c->queue, 1)->kind != CMD_RELEASE)
 		Fatal(L, 1, "internal error: no RELEASE after a failed record");
-	TakeSkipped(L, &rest);
+	TakeSkipped(c, &rest);
 	QueueTake(&rest, &cmd);		/* the RELEASE */
-	free(L->resend.items);
-	L->resend = rest;
+	free(c->resend.items);
+	c->resend = rest;
 
-	SendCmd(L, CMD_SYNC);
-	SendCmd(L, CMD_ROLLBACK_TO);
-	SendCmd(L, CMD_RELEASE);
+	SendCmd(c, CMD_SYNC);
+	SendCmd(c, CMD_ROLLBACK_TO);
+	SendCmd(c, CMD_RELEASE);
 }
 
 /*
@@ -806,15 +880,16 @@ Recover(Loader *L)
  * they were.
  */
 static void
-RecoverBatch(Loader *L, LoadRecord *rec)
+RecoverBatch(LoadConn *c, LoadRecord *rec)
 {
+	Loader	   *L = c->L;
 	CmdQueue	rest = {0};
 	CmdQueue	again = {0};
 	PendingCmd	cmd = {0};
-	LoadRecord *t = L->tentative;
+	LoadRecord *t = c->tentative;
 	bool		open = true;
 
-	TakeSkipped(L, &rest);
+	TakeSkipped(c, &rest);
 
 	cmd.kind = CMD_BEGIN;
 	QueuePush(&again, &cmd);
@@ -826,8 +901,8 @@ RecoverBatch(Loader *L, LoadRecord *rec)
 		PushCareful(&again, t);
 		t = next;
 	}
-	L->tentative = L->tentative_tail = NULL;
-	L->ntentative = 0;
+	c->tentative = c->tentative_tail = NULL;
+	c->ntentative = 0;
 	PushCareful(&again, rec);
 
 	while (open && rest.len > 0)
@@ -845,9 +920,9 @@ RecoverBatch(Loader *L, LoadRecord *rec)
 	}
 	if (open)
 	{
-		if (!L->in_txn || L->txn_careful)
+		if (!c->in_txn || c->txn_careful)
 			Fatal(L, 1, "internal error: a failed batch is not the open one");
-		L->txn_careful = true;
+		c->txn_careful = true;
 	}
 	while (rest.len > 0)
 	{
@@ -855,11 +930,11 @@ RecoverBatch(Loader *L, LoadRecord *rec)
 		QueuePush(&again, &cmd);
 	}
 	free(rest.items);
-	free(L->resend.items);
-	L->resend = again;
+	free(c->resend.items);
+	c->resend = again;
 
-	SendCmd(L, CMD_SYNC);
-	SendCmd(L, CMD_ROLLBACK);
+	SendCmd(c, CMD_SYNC);
+	SendCmd(c, CMD_ROLLBACK);
 }
 
 /*
@@ -867,17 +942,17 @@ RecoverBatch(Loader *L, LoadRecord *rec)
  * with it, as Recover() expects to find it right behind the record.
  */
 static void
-SendAgain(Loader *L)
+SendAgain(LoadConn *c)
 {
 	PendingCmd	cmd;
 
-	QueueTake(&L->resend, &cmd);
-	SendPending(L, &cmd);
-	if (cmd.kind == CMD_INGEST && L->resend.len > 0 &&
-		QueueAt(&L->resend, 0)->kind == CMD_RELEASE)
+	QueueTake(&c->resend, &cmd);
+	SendPending(c, &cmd);
+	if (cmd.kind == CMD_INGEST && c->resend.len > 0 &&
+		QueueAt(&c->resend, 0)->kind == CMD_RELEASE)
 	{
-		QueueTake(&L->resend, &cmd);
-		SendPending(L, &cmd);
+		QueueTake(&c->resend, &cmd);
+		SendPending(c, &cmd);
 	}
 }
 
@@ -886,9 +961,10 @@ SendAgain(Loader *L)
  */
 
 static void
-CommitTentative(Loader *L)
+CommitTentative(LoadConn *c)
 {
-	LoadRecord *rec = L->tentative;
+	Loader	   *L = c->L;
+	LoadRecord *rec = c->tentative;
 
 	while (rec != NULL)
 	{
@@ -899,15 +975,16 @@ CommitTentative(Loader *L)
 		load_record_free(rec);
 		rec = next;
 	}
-	L->tentative = L->tentative_tail = NULL;
-	L->ntentative = 0;
+	c->tentative = c->tentative_tail = NULL;
+	c->ntentative = 0;
 }
 
 /* The transaction holding the tentative records failed at commit. */
 static void
-FailTentative(Loader *L, const PGresult *res)
+FailTentative(LoadConn *c, const PGresult *res)
 {
-	LoadRecord *rec = L->tentative;
+	Loader	   *L = c->L;
+	LoadRecord *rec = c->tentative;
 
 	while (rec != NULL)
 	{
@@ -917,8 +994,8 @@ FailTentative(Loader *L, const PGresult *res)
 		load_record_free(rec);
 		rec = next;
 	}
-	L->tentative = L->tentative_tail = NULL;
-	L->ntentative = 0;
+	c->tentative = c->tentative_tail = NULL;
+	c->ntentative = 0;
 }
 
 /*
@@ -927,8 +1004,9 @@ FailTentative(Loader *L, const PGresult *res)
  * batch.
  */
 static void
-RecordDone(Loader *L, LoadRecord *rec, const PGresult *res, bool keep)
+RecordDone(LoadConn *c, LoadRecord *rec, const PGresult *res, bool keep)
 {
+	Loader	   *L = c->L;
 	const char *outcome = "(no row)";
 
 	if (PQntuples(res) >= 1 && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1))
@@ -942,12 +1020,12 @@ RecordDone(Loader *L, LoadRecord *rec, const PGresult *res, bool keep)
 		rec->event_type = NULL;
 	}
 	rec->next = NULL;
-	if (L->tentative_tail)
-		L->tentative_tail->next = rec;
+	if (c->tentative_tail)
+		c->tentative_tail->next = rec;
 	else
-		L->tentative = rec;
-	L->tentative_tail = rec;
-	L->ntentative++;
+		c->tentative = rec;
+	c->tentative_tail = rec;
+	c->ntentative++;
 }
 
 /*
@@ -956,13 +1034,14 @@ RecordDone(Loader *L, LoadRecord *rec, const PGresult *res, bool keep)
  * reported at a Sync, which is followed by the Sync's own result.
  */
 static bool
-HandleResult(Loader *L, PGresult *res)
+HandleResult(LoadConn *c, PGresult *res)
 {
-	PendingCmd *cmd = QueueAt(&L->queue, 0);
+	Loader	   *L = c->L;
+	PendingCmd *cmd = QueueAt(&c->queue, 0);
 	ExecStatusType st = PQresultStatus(res);
 
-	if (PQstatus(L->conn) == CONNECTION_BAD)
-		ConnectionLost(L);
+	if (PQstatus(c->conn) == CONNECTION_BAD)
+		ConnectionLost(c);
 
 	if (cmd->skipped)
 	{
@@ -979,9 +1058,9 @@ HandleResult(Loader *L, PGresult *res)
 		case CMD_INGEST:
 			if (st == PGRES_TUPLES_OK)
 			{
-				if (L->window < LOAD_WINDOW_RECORDS)
-					L->window++;
-				RecordDone(L, cmd->rec, res,
+				if (c->window < LOAD_WINDOW_RECORDS)
+					c->window++;
+				RecordDone(c, cmd->rec, res,
 						   !L->opt->single && !cmd->careful);
 				cmd->rec = NULL;
 				return true;
@@ -992,19 +1071,19 @@ HandleResult(Loader *L, PGresult *res)
 
 				cmd->rec = NULL;
 				if (!L->opt->single)
-					L->window = L->window / 2 > LOAD_WINDOW_MIN ?
-						L->window / 2 : LOAD_WINDOW_MIN;
+					c->window = c->window / 2 > LOAD_WINDOW_MIN ?
+						c->window / 2 : LOAD_WINDOW_MIN;
 				if (L->opt->single || cmd->careful)
 				{
 					RecordFailed(L, rec, res);
 					load_record_free(rec);
 					if (!L->opt->single)
-						Recover(L);
+						Recover(c);
 				}
 				else
 				{
 					/* reported, if it fails again, by the careful re-run */
-					RecoverBatch(L, rec);
+					RecoverBatch(c, rec);
 				}
 				return true;
 			}
@@ -1014,13 +1093,13 @@ HandleResult(Loader *L, PGresult *res)
 			if (st == PGRES_PIPELINE_SYNC)
 			{
 				if (cmd->commits)
-					CommitTentative(L);
+					CommitTentative(c);
 				return true;
 			}
 			if (st == PGRES_FATAL_ERROR && cmd->commits)
 			{
 				/* the implicit commit itself failed */
-				FailTentative(L, res);
+				FailTentative(c, res);
 				return false;
 			}
 			break;
@@ -1028,12 +1107,12 @@ HandleResult(Loader *L, PGresult *res)
 		case CMD_COMMIT:
 			if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0)
 			{
-				CommitTentative(L);
+				CommitTentative(c);
 				return true;
 			}
 			if (st == PGRES_FATAL_ERROR)
 			{
-				FailTentative(L, res);
+				FailTentative(c, res);
 				return true;
 			}
 			break;
@@ -1054,7 +1133,7 @@ HandleResult(Loader *L, PGresult *res)
 
 		while (n > 0 && msg[n - 1] == '\n')
 			msg[--n] = '\0';
-		Fatal(L, PQstatus(L->conn) == CONNECTION_BAD ? 2 : 1,
+		Fatal(L, PQstatus(c->conn) == CONNECTION_BAD ? 2 : 1,
 			  "unexpected answer to %s: %s%s%s",
 			  cmd->kind == CMD_INGEST ? "idenfy_ingest()" :
 			  cmd->kind == CMD_SYNC ? "Sync" : control_stmts[cmd->kind].sql,
@@ -1069,16 +1148,16 @@ HandleResult(Loader *L, PGresult *res)
  * an aborted pipeline libpq does not return one after the error).
  */
 static long
-ReadResults(Loader *L)
+ReadResults(LoadConn *c)
 {
 	long		n = 0;
 	int			nulls = 0;
 
-	if (!PQconsumeInput(L->conn))
-		ConnectionLost(L);
-	while (L->queue.len > 0 && !PQisBusy(L->conn))
+	if (!PQconsumeInput(c->conn))
+		ConnectionLost(c);
+	while (c->queue.len > 0 && !PQisBusy(c->conn))
 	{
-		PGresult   *res = PQgetResult(L->conn);
+		PGresult   *res = PQgetResult(c->conn);
 
 		if (res == NULL)
 		{
@@ -1089,27 +1168,33 @@ ReadResults(Loader *L)
 		}
 		nulls = 0;
 		n++;
-		if (HandleResult(L, res))
-			QueuePop(L);
+		if (HandleResult(c, res))
+			QueuePop(c);
 		PQclear(res);
 	}
 	return n;
 }
 
 /*
- * Wait until the server answers, or it can take more (want_write), or the
- * input has data (input_fd >= 0), or timeout_ms passes (-1: no timeout).
+ * Wait until a server answers or can take more (a connection whose
+ * flush is 1 waits for its socket to be writable), or the input has data
+ * (input_fd >= 0), or timeout_ms passes (-1: no timeout).
  */
 static void
-Wait(Loader *L, bool want_write, int input_fd, int timeout_ms)
+Wait(Loader *L, int input_fd, int timeout_ms)
 {
-	struct pollfd fds[2];
+	struct pollfd *fds = L->pollfds;
 	int			n = 0;
 
-	fds[n].fd = PQsocket(L->conn);
-	fds[n].events = POLLIN | (want_write ? POLLOUT : 0);
-	fds[n].revents = 0;
-	n++;
+	for (int i = 0; i < L->nconns; i++)
+	{
+		LoadConn   *c = &L->conns[i];
+
+		fds[n].fd = PQsocket(c->conn);
+		fds[n].events = POLLIN | (c->flush == 1 ? POLLOUT : 0);
+		fds[n].revents = 0;
+		n++;
+	}
 	if (input_fd >= 0)
 	{
 		fds[n].fd = input_fd;
@@ -1121,22 +1206,48 @@ Wait(Loader *L, bool want_write, int input_fd, int timeout_ms)
 		Fatal(L, 2, "poll failed: %s", strerror(errno));
 }
 
-/* May more records be sent now? */
+/* May more records be sent on this connection now? */
 static bool
-HasRoom(Loader *L)
+HasRoom(LoadConn *c)
 {
 	/*
 	 * While libpq holds an aborted pipeline (from an error until the next
 	 * Sync's result) it flushes every message on its own: wait instead.
 	 */
-	if (PQpipelineStatus(L->conn) == PQ_PIPELINE_ABORTED)
+	if (PQpipelineStatus(c->conn) == PQ_PIPELINE_ABORTED)
 		return false;
-	return L->inflight < L->window && L->inflight_bytes < LOAD_WINDOW_BYTES;
+	return c->inflight < c->window && c->inflight_bytes < LOAD_WINDOW_BYTES;
 }
 
 /*
- * The main loop: send commands to resend and new records while the window
- * has room, read answers, wait when there is nothing else to do.
+ * May a new record be sent on this connection now?  Not before what it
+ * must send again, which comes earlier in the input.
+ */
+static bool
+TakesNew(LoadConn *c)
+{
+	return c->resend.len == 0 && HasRoom(c);
+}
+
+/* The connection of a record: by its scanRef, or the first one. */
+static LoadConn *
+Route(Loader *L, const LoadRecord *rec)
+{
+	if (!rec->has_scan_ref)
+		return &L->conns[0];
+	return &L->conns[rec->scan_ref_hash % (uint32_t) L->nconns];
+}
+
+/*
+ * The main loop: each connection sends what it must send again while its
+ * window has room; then new records are read and each is sent on its
+ * connection, until the input ends or stalls or the next record's
+ * connection is full (that record is then held until it has room: records
+ * of one scanRef keep their order, and the input is not read further, so
+ * memory stays bounded).  Then every connection reads its answers, and
+ * the loop waits when there is nothing else to do.  With --jobs 1 this is
+ * the loop of a single connection: nothing is ever held, as a record is
+ * read only when some connection can take it.
  */
 static void
 Run(Loader *L)
@@ -1147,44 +1258,68 @@ Run(Loader *L)
 	for (;;)
 	{
 		bool		wait_input = false;
-		int			flush;
-		long		got;
+		bool		any_txn = false;
+		bool		finished = true;
+		bool		can_send = false;
+		long		got = 0;
+		int			i;
 
-		while (HasRoom(L))
+		for (i = 0; i < L->nconns; i++)
 		{
-			LoadRecord *rec;
-			ReaderStatus st;
+			LoadConn   *c = &L->conns[i];
 
-			if (L->resend.len > 0)
+			while (c->resend.len > 0 && HasRoom(c))
+				SendAgain(c);
+		}
+
+		while (!input_done)
+		{
+			LoadConn   *c;
+
+			if (L->held == NULL)
 			{
-				SendAgain(L);
-				continue;
+				LoadRecord *rec;
+				ReaderStatus st;
+				bool		room = false;
+
+				for (i = 0; i < L->nconns && !room; i++)
+					room = TakesNew(&L->conns[i]);
+				if (!room)
+					break;
+				st = reader_next(L->reader, false, &rec);
+				if (st == READER_END)
+				{
+					input_done = true;
+					break;
+				}
+				if (st == READER_WOULD_BLOCK)
+				{
+					wait_input = true;
+					break;
+				}
+				L->held = rec;
 			}
-			if (input_done)
+			c = Route(L, L->held);
+			if (!TakesNew(c))
 				break;
-			st = reader_next(L->reader, false, &rec);
-			if (st == READER_END)
-				input_done = true;
-			else if (st == READER_WOULD_BLOCK)
-				wait_input = true;
-			else
-			{
-				SendRecord(L, rec);
-				continue;
-			}
-			break;
+			SendRecord(c, L->held);
+			L->held = NULL;
 		}
 
 		/*
 		 * The server keeps its answers until a Sync or a Flush message: ask
-		 * for them, or the window could close on answers still in its
-		 * buffer.
+		 * for them, or a window could close on answers still in its buffer.
 		 */
-		if (L->unflushed)
+		for (i = 0; i < L->nconns; i++)
 		{
-			if (PQsendFlushRequest(L->conn) != 1)
-				ConnectionLost(L);
-			L->unflushed = false;
+			LoadConn   *c = &L->conns[i];
+
+			if (c->unflushed)
+			{
+				if (PQsendFlushRequest(c->conn) != 1)
+					ConnectionLost(c);
+				c->unflushed = false;
+			}
 		}
 
 		/* commit what we have when the input ends or stalls */
@@ -1195,36 +1330,60 @@ Run(Loader *L)
 			Now(&now);
 			if (idle_since.tv_sec == 0 && idle_since.tv_nsec == 0)
 				idle_since = now;
-			else if (L->in_txn && L->resend.len == 0 &&
-					 Seconds(&idle_since, &now) * 1000 >= LOAD_IDLE_COMMIT_MS)
-				EndBatch(L);
+			else if (Seconds(&idle_since, &now) * 1000 >= LOAD_IDLE_COMMIT_MS)
+			{
+				for (i = 0; i < L->nconns; i++)
+				{
+					LoadConn   *c = &L->conns[i];
+
+					if (c->in_txn && c->resend.len == 0)
+						EndBatch(c);
+				}
+			}
 		}
 		else
 			idle_since.tv_sec = idle_since.tv_nsec = 0;
-		if (input_done && L->in_txn && L->resend.len == 0)
-			EndBatch(L);
 
-		flush = PQflush(L->conn);
-		if (flush < 0)
-			ConnectionLost(L);
-		got = ReadResults(L);
-		if (input_done && !L->in_txn &&
-			L->queue.len == 0 && L->resend.len == 0)
+		for (i = 0; i < L->nconns; i++)
+		{
+			LoadConn   *c = &L->conns[i];
+
+			if (input_done && c->in_txn && c->resend.len == 0)
+				EndBatch(c);
+			c->flush = PQflush(c->conn);
+			if (c->flush < 0)
+				ConnectionLost(c);
+			got += ReadResults(c);
+
+			if (c->in_txn || c->queue.len > 0 || c->resend.len > 0)
+				finished = false;
+			if (c->in_txn)
+				any_txn = true;
+			if (HasRoom(c) && (c->resend.len > 0 || (input_done && c->in_txn)))
+				can_send = true;
+		}
+		if (input_done && finished)
 			break;
 
-		if (got == 0 &&
-			!(HasRoom(L) && (L->resend.len > 0 ||
-							 (!input_done && !wait_input) ||
-							 (input_done && L->in_txn))))
+		/* a new record could go now (answers made room)? */
+		if (!input_done && !wait_input)
+		{
+			if (L->held != NULL)
+				can_send |= TakesNew(Route(L, L->held));
+			else
+				for (i = 0; i < L->nconns && !can_send; i++)
+					can_send = TakesNew(&L->conns[i]);
+		}
+
+		if (got == 0 && !can_send)
 		{
 			int			timeout = -1;
 
 			if (L->progress)
 				timeout = LOAD_PROGRESS_MS;
-			if (wait_input && L->in_txn)
+			if (wait_input && any_txn)
 				timeout = LOAD_IDLE_COMMIT_MS / 2;
-			Wait(L, flush == 1, wait_input ? reader_fd(L->reader) : -1,
-				 timeout);
+			Wait(L, wait_input ? reader_fd(L->reader) : -1, timeout);
 		}
 		Progress(L);
 	}
@@ -1322,6 +1481,10 @@ Usage(void)
 		   LOAD_DEFAULT_BATCH);
 	printf("      --savepoints         a savepoint per record in every batch, from the start\n");
 	printf("      --single             one transaction per record instead\n");
+	printf("  -j, --jobs=N             N connections in parallel (default 1, up to %d): the\n"
+		   "                           callbacks of one scanRef go through one connection,\n"
+		   "                           in input order; other scanRefs in any order\n",
+		   LOAD_MAX_JOBS);
 	printf("  -q, --quiet              no progress line\n");
 	printf("      --json               print the summary as one JSON object\n");
 	printf("  -V, --version            print the version and exit\n");
@@ -1358,6 +1521,7 @@ ParseOptions(int argc, char **argv, Options *opt)
 		{"dbname", required_argument, NULL, 'd'},
 		{"event-type", required_argument, NULL, 'e'},
 		{"batch", required_argument, NULL, 'b'},
+		{"jobs", required_argument, NULL, 'j'},
 		{"single", no_argument, NULL, OPT_SINGLE},
 		{"savepoints", no_argument, NULL, OPT_SAVEPOINTS},
 		{"quiet", no_argument, NULL, 'q'},
@@ -1371,8 +1535,9 @@ ParseOptions(int argc, char **argv, Options *opt)
 
 	memset(opt, 0, sizeof(*opt));
 	opt->batch = LOAD_DEFAULT_BATCH;
+	opt->jobs = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:e:b:qV?", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:e:b:j:qV?", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -1393,6 +1558,20 @@ ParseOptions(int argc, char **argv, Options *opt)
 						UsageError("invalid value \"%s\" for --batch: must be an integer between 1 and %d",
 								   optarg, LOAD_MAX_BATCH);
 					batch_given = true;
+				}
+				break;
+			case 'j':
+				{
+					char	   *end;
+					long		jobs;
+
+					errno = 0;
+					jobs = strtol(optarg, &end, 10);
+					if (errno != 0 || end == optarg || *end != '\0' ||
+						jobs < 1 || jobs > LOAD_MAX_JOBS)
+						UsageError("invalid value \"%s\" for --jobs: must be an integer between 1 and %d",
+								   optarg, LOAD_MAX_JOBS);
+					opt->jobs = (int) jobs;
 				}
 				break;
 			case OPT_SINGLE:
@@ -1419,7 +1598,7 @@ ParseOptions(int argc, char **argv, Options *opt)
 					Usage();
 					exit(0);
 				}
-				if (optopt != 0 && strchr("deb", optopt) != NULL)
+				if (optopt != 0 && strchr("debj", optopt) != NULL)
 					UsageError("option \"%s\" requires an argument",
 							   argv[optind - 1]);
 				UsageError("invalid option \"%s\"", argv[optind - 1]);
@@ -1540,7 +1719,8 @@ Connect(Loader *L)
 	}
 	opts = PQconninfo(conn);
 	for (PQconninfoOption *o = opts; o && o->keyword; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0] &&
+			L->password == NULL)
 			L->password = StrDup(o->val);
 	if (opts)
 		PQconninfoFree(opts);
@@ -1559,7 +1739,7 @@ Connect(Loader *L)
 
 /* Prepare the statements; exit 2 if idenfy_ingest() is not there. */
 static void
-Prepare(Loader *L)
+Prepare(PGconn *conn)
 {
 	struct
 	{
@@ -1580,7 +1760,7 @@ Prepare(Loader *L)
 	}
 	for (i = 0; i < n; i++)
 	{
-		PGresult   *res = PQprepare(L->conn, stmts[i].name, stmts[i].sql, 0, NULL);
+		PGresult   *res = PQprepare(conn, stmts[i].name, stmts[i].sql, 0, NULL);
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
@@ -1604,23 +1784,39 @@ main(int argc, char **argv)
 	Loader		loader;
 	Loader	   *L = &loader;
 	int			code;
+	int			i;
 
 	ParseOptions(argc, argv, &opt);
 	memset(L, 0, sizeof(*L));
 	L->opt = &opt;
-	L->window = LOAD_WINDOW_RECORDS;
 	L->total_bytes = CheckInputs(&opt);
 	L->progress = !opt.quiet && isatty(STDERR_FILENO);
 	for (L->n_outcomes = 0; L->n_outcomes < N_KNOWN_OUTCOMES; L->n_outcomes++)
 		L->outcome_names[L->n_outcomes] = known_outcomes[L->n_outcomes];
 
-	L->conn = Connect(L);
-	Prepare(L);
-	if (PQsetnonblocking(L->conn, 1) != 0 || PQenterPipelineMode(L->conn) != 1)
+	/*
+	 * All connections first: a server that refuses the last of them (say,
+	 * max_connections) stops the run before anything is loaded.
+	 */
+	L->nconns = opt.jobs;
+	L->conns = Alloc(L->nconns * sizeof(LoadConn));
+	memset(L->conns, 0, L->nconns * sizeof(LoadConn));
+	L->pollfds = Alloc((L->nconns + 1) * sizeof(struct pollfd));
+	for (i = 0; i < L->nconns; i++)
 	{
-		fprintf(stderr, "%s: could not enter pipeline mode: %s", progname,
-				PQerrorMessage(L->conn));
-		exit(2);
+		LoadConn   *c = &L->conns[i];
+
+		c->L = L;
+		c->id = i;
+		c->window = LOAD_WINDOW_RECORDS;
+		c->conn = Connect(L);
+		Prepare(c->conn);
+		if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1)
+		{
+			fprintf(stderr, "%s: could not enter pipeline mode: %s", progname,
+					PQerrorMessage(c->conn));
+			exit(2);
+		}
 	}
 
 	L->reader = reader_create(opt.files, opt.nfiles, ReportInputProblem, L);
@@ -1636,14 +1832,21 @@ main(int argc, char **argv)
 	else
 		code = 0;
 
-	PQexitPipelineMode(L->conn);
-	PQfinish(L->conn);
+	for (i = 0; i < L->nconns; i++)
+	{
+		LoadConn   *c = &L->conns[i];
+
+		PQexitPipelineMode(c->conn);
+		PQfinish(c->conn);
+		free(c->queue.items);
+		free(c->resend.items);
+	}
+	free(L->conns);
+	free(L->pollfds);
 	reader_free(L->reader);
-	free(L->queue.items);
-	free(L->resend.items);
-	for (int i = 0; i < L->n_kinds; i++)
+	for (i = 0; i < L->n_kinds; i++)
 		free(L->kinds[i].message);
-	for (int i = N_KNOWN_OUTCOMES; i < L->n_outcomes; i++)
+	for (i = N_KNOWN_OUTCOMES; i < L->n_outcomes; i++)
 		free((char *) L->outcome_names[i]);
 	free(L->password);
 	return code;

@@ -32,6 +32,13 @@
  * the event type may also be spelled "eventType".  The record then carries
  * the whole wrapper text and the key of the callback inside it.
  *
+ * Routing key.  While the parsed object is at hand, the reader also takes
+ * the callback's "scanRef" (the wrapper's payload's, for a wrapper) and
+ * keeps a hash of it in the record: idenfy-load --jobs sends all the
+ * callbacks of one scanRef through the same connection.  The hash is of
+ * the decoded string, the value the server stores, so that two spellings
+ * of one scanRef ("\u0041" and "A") go the same way.
+ *
  * src/load/reader.c
  *
  *-------------------------------------------------------------------------
@@ -342,6 +349,8 @@ FinishValue(Reader *r, json_object *obj)
 	const char *payload_key = NULL;
 	json_object *payload = NULL;
 	char	   *event_type = NULL;
+	bool		has_scan_ref = false;
+	uint32_t	scan_ref_hash = 0;
 	size_t		len;
 
 	if (!json_object_is_type(obj, json_type_object))
@@ -423,6 +432,19 @@ FinishValue(Reader *r, json_object *obj)
 			}
 		}
 	}
+	/* the routing key: the callback's scanRef, when it is a string */
+	{
+		json_object *callback = (payload_key != NULL) ? payload : obj;
+		json_object *sr = NULL;
+
+		if (json_object_object_get_ex(callback, "scanRef", &sr) &&
+			json_object_is_type(sr, json_type_string))
+		{
+			has_scan_ref = true;
+			scan_ref_hash = reader_hash(json_object_get_string(sr),
+										(size_t) json_object_get_string_len(sr));
+		}
+	}
 	json_object_put(obj);
 
 	/* the record's text, without the white space json-c consumed after it */
@@ -442,6 +464,8 @@ FinishValue(Reader *r, json_object *obj)
 	rec->loc = r->start;
 	rec->event_type = event_type;
 	rec->payload_key = payload_key;
+	rec->has_scan_ref = has_scan_ref;
+	rec->scan_ref_hash = scan_ref_hash;
 	r->reclen = 0;
 	return rec;
 }
@@ -834,4 +858,22 @@ load_record_free(LoadRecord *rec)
 	free(rec->text);
 	free(rec->event_type);
 	free(rec);
+}
+
+/*
+ * 32-bit FNV-1a of len bytes: the same on every platform and in every run,
+ * so that a scanRef always takes the same connection for a given --jobs.
+ */
+uint32_t
+reader_hash(const char *s, size_t len)
+{
+	uint32_t	h = 2166136261u;
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+	{
+		h ^= (unsigned char) s[i];
+		h *= 16777619u;
+	}
+	return h;
 }

@@ -44,6 +44,8 @@ typedef struct LoadRecord
 	const char *payload_key;	/* NULL: text is the callback itself;
 								 * otherwise text is a wrapper object and the
 								 * callback is under this key */
+	bool		has_scan_ref;	/* the callback has a string "scanRef" */
+	uint32_t	scan_ref_hash;	/* then a hash of it (reader_hash) */
 	/* for the caller's use */
 	int			outcome;
 	struct LoadRecord *next;
@@ -78,5 +80,6 @@ extern long reader_bad_records(const Reader *r);
 extern bool reader_had_io_error(const Reader *r);
 extern void reader_free(Reader *r);
 extern void load_record_free(LoadRecord *rec);
+extern uint32_t reader_hash(const char *s, size_t len);
 
 #endif							/* IDENFY_LOAD_READER_H */

@@ -369,6 +369,173 @@ PGOPTIONS="-c idenfy.on_invalid=quarantine" "$LOAD" -q --json "$TMP/quarantine.j
 check "quarantined outcome (idenfy.on_invalid = quarantine) counts as ingested: exit 0" \
 	test "$rc" = 0 -a "$(j '{outcomes,quarantined}')" = 1
 
+# --- parallel connections (--jobs) ----------------------------------------------
+#
+# --jobs N routes each record by a hash of its scanRef to one of N
+# connections: the callbacks of one scanRef keep their input order, so the
+# stored state must be the one a single connection gives.
+
+# state PATTERN: a digest of what is stored for the scanRefs LIKE PATTERN:
+# the verifications' state and decision, and the history of each scanRef
+# in arrival order (callback ids grow in commit order) with the outcomes
+state() {
+	sql "SELECT md5(coalesce((SELECT string_agg(concat_ws('|', scan_ref, final, has_manual, overall,
+	                   manual_face, manual_document, client_location, event_type, decision,
+	                   decision_reasons::text), ';' ORDER BY scan_ref)
+	              FROM idenfy.verification WHERE scan_ref LIKE '$1'), '-') || '#' ||
+	        coalesce((SELECT string_agg(concat_ws('|', scan_ref, encode(payload_sha256, 'hex'), outcome,
+	                   event_type_raw, final, has_manual), ';' ORDER BY scan_ref, id)
+	              FROM idenfy.callback WHERE scan_ref LIKE '$1'), '-'))"
+}
+
+# track_backends: record which backend inserts each callback (a trigger of
+# the test's own, dropped with the extension by reset_db)
+track_backends() {
+	sql "CREATE TABLE IF NOT EXISTS public.load_backend (scan_ref text, pid int);
+	     TRUNCATE public.load_backend;
+	     CREATE OR REPLACE FUNCTION public.load_backend_track() RETURNS trigger
+	     LANGUAGE plpgsql AS \$\$ BEGIN
+	         INSERT INTO public.load_backend VALUES (NEW.scan_ref, pg_catalog.pg_backend_pid());
+	         RETURN NULL; END \$\$;
+	     CREATE TRIGGER load_backend AFTER INSERT ON idenfy.callback
+	         FOR EACH ROW EXECUTE FUNCTION public.load_backend_track()"
+}
+
+# sorted_errlines: the lines of the ERROR reports, in line order (with
+# several connections they come in the order the servers answer)
+sorted_errlines() {
+	errlines | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed -e 's/ $//'
+}
+
+# no_manual FILE SCANREF: a final callback without manual results
+no_manual() {
+	fixture "$1" "$2" | sed -e 's/"manual\(Document\|Face\)": "[^"]*"/"manual\1": null/' | tr -d '\n'
+	echo
+}
+
+# 24 scanRefs, five callbacks each, the rounds interleaved so that the
+# callbacks of one scanRef lie far apart (in different batches): a non-final
+# automatic result (created), a final manual review (updated), a late copy of
+# the non-final one with another location (stale: stored is final), a final
+# callback without manual results (stale: stored has manual), the first one
+# again (duplicate).  Wrappers name their event type; routing takes the
+# scanRef inside.  ord-bad.ndjson adds two records the server rejects.
+ORD=24
+for round in 1 2 3 4 5; do
+	for k in $(seq 1 $ORD); do
+		case $round in
+			1 | 5) printf '{"event_type": "IDENTIFICATION_AUTO_FINISHED", "payload": %s}\n' \
+				"$(line suspected-nonfinal.json "ord-$k")" ;;
+			2) printf '{"eventType": "IDENTIFICATION_MANUAL_FINISHED", "body": %s}\n' \
+				"$(line approved-final.json "ord-$k")" ;;
+			3) line suspected-nonfinal.json "ord-$k" | sed -e 's/"clientLocation": "[^"]*"/"clientLocation": "Kaunas, Lithuania"/' ;;
+			4) no_manual denied-final.json "ord-$k" ;;
+		esac
+	done
+done >"$TMP/ord.ndjson"
+ord_records=$((ORD * 5))
+{
+	sed -n -e '1,30p' "$TMP/ord.ndjson"
+	line denied-final.json "ord-bad-1-$long"
+	sed -n -e '31,90p' "$TMP/ord.ndjson"
+	line approved-final.json "ord-bad-2-$long"
+	sed -n -e '91,$p' "$TMP/ord.ndjson"
+} >"$TMP/ord-bad.ndjson"
+
+reset_db
+run -q --json --batch 10 "$TMP/ord-bad.ndjson"
+ord_rc=$rc
+ord_state=$(state 'ord-%')
+ord_outcomes=$(j '{outcomes}')
+check "ordering input, --jobs 1: $ORD created, $ORD updated, $((2 * ORD)) stale, $ORD duplicate, 2 rejected" \
+	test "$rc" = 1 -a "$(j '{outcomes,created}')" = $ORD -a "$(j '{outcomes,updated}')" = $ORD \
+	-a "$(j '{outcomes,stale}')" = $((2 * ORD)) -a "$(j '{outcomes,duplicate}')" = $ORD -a "$(j '{server_errors}')" = 2
+
+reset_db
+track_backends
+run -q --json --batch 10 --jobs 4 "$TMP/ord-bad.ndjson"
+check "--jobs 4: the same outcomes and exit status as --jobs 1" \
+	test "$rc" = "$ord_rc" -a "$(j '{outcomes}')" = "$ord_outcomes" -a "$(j '{server_errors}')" = 2
+check "--jobs 4: the same stored state and history as --jobs 1 (digest)" \
+	test "$(state 'ord-%')" = "$ord_state"
+check "--jobs 4: 4 connections used, each scanRef through one of them" \
+	test "$(sql "SELECT (SELECT count(DISTINCT pid) FROM public.load_backend) || ' ' ||
+	              (SELECT max(n) FROM (SELECT count(DISTINCT pid) AS n FROM public.load_backend
+	                                    GROUP BY scan_ref) s)")" = "4 1"
+check "--jobs 4: --json summary sums match the rows (records, loaded, outcomes, callbacks, verifications)" \
+	test "$(j '{records}')" = $((ord_records + 2)) \
+	-a "$(j '{records}')" = $(($(j '{loaded}') + $(j '{server_errors}'))) \
+	-a "$(jsql "(SELECT sum(value::bigint) FROM jsonb_each_text((:'js'::jsonb) -> 'outcomes'))")" = "$(j '{loaded}')" \
+	-a "$(($(j '{outcomes,created}') + $(j '{outcomes,updated}') + $(j '{outcomes,stale}')))" = \
+	"$(sql "SELECT count(*) FROM idenfy.callback")" \
+	-a "$(j '{outcomes,created}')" = "$(sql "SELECT count(*) FROM idenfy.verification")"
+check "--jobs 4: the rejected records reported at their lines" \
+	test "$(sorted_errlines)" = "31 92" -a "$(grep -c ERROR "$TMP/err")" = 2
+
+run -q --json -j 2 "$TMP/ord-bad.ndjson"
+check "replay under --jobs 2: every loaded record duplicate, no new rows" \
+	test "$rc" = 1 -a "$(j '{outcomes,duplicate}')" = $ord_records -a "$(j '{loaded}')" = $ord_records \
+	-a "$(j '{server_errors}')" = 2 -a "$(state 'ord-%')" = "$ord_state"
+
+reset_db
+run -q --json --single --jobs 3 "$TMP/ord-bad.ndjson"
+check "--single --jobs 3: the same outcomes and stored state as --jobs 1" \
+	test "$rc" = "$ord_rc" -a "$(j '{outcomes}')" = "$ord_outcomes" -a "$(state 'ord-%')" = "$ord_state"
+
+reset_db
+run -q --json --savepoints --batch 7 --jobs 3 "$TMP/ord-bad.ndjson"
+check "--savepoints --jobs 3: the same outcomes and stored state as --jobs 1" \
+	test "$rc" = "$ord_rc" -a "$(j '{outcomes}')" = "$ord_outcomes" -a "$(state 'ord-%')" = "$ord_state"
+
+# broken records in the middle, of every kind, under --jobs 3
+for i in $(seq 1 40); do
+	case $i in
+		7) echo '{"scanRef": "bj-x", oops}' ;;
+		13) echo '{"scanRef": "bj-y", "final": true,' ;;
+		17) echo '"just a string"' ;;
+		20 | 31) line denied-final.json "bj-$i-$long" ;;
+		25) fixture approved-final.json "bj-$i" | sed -e 's/"clientIp": "[^"]*"/"clientIp": "not-an-ip"/' | tr -d '\n'; echo ;;
+		*) line approved-final.json "bj-$i" ;;
+	esac
+done >"$TMP/bj.ndjson"
+reset_db
+run -q --json --batch 5 -j 3 "$TMP/bj.ndjson"
+check "--jobs 3, broken records in the middle: exit 1, 3 parse errors, 3 rejected, 34 loaded" \
+	test "$rc" = 1 -a "$(j '{parse_errors}')" = 3 -a "$(j '{server_errors}')" = 3 -a "$(j '{loaded}')" = 34 \
+	-a "$(distinct 'bj-%')" = "34 34 34"
+check "--jobs 3, broken records: parse errors at their exact positions" \
+	eval 'grep -q "bj.ndjson:7:21: invalid JSON" "$TMP/err" &&
+		grep -q "bj.ndjson:14:1: invalid JSON: .*(in the record starting at line 13)" "$TMP/err" &&
+		grep -q "bj.ndjson:17:1: record is not a JSON object (found string)" "$TMP/err"'
+check "--jobs 3, broken records: server rejections at their lines, each once" \
+	test "$(sorted_errlines)" = "20 25 31" -a "$(grep -c ERROR "$TMP/err")" = 3
+
+# a connection that dies in the middle of a run (its backend terminates
+# itself on one callback): the whole run stops with exit status 2
+reset_db
+sql "CREATE OR REPLACE FUNCTION public.load_kill() RETURNS trigger LANGUAGE plpgsql AS \$\$
+     BEGIN IF NEW.scan_ref = 'kill-me' THEN PERFORM pg_catalog.pg_terminate_backend(pg_catalog.pg_backend_pid()); END IF;
+     RETURN NULL; END \$\$;
+     CREATE TRIGGER load_kill AFTER INSERT ON idenfy.callback FOR EACH ROW EXECUTE FUNCTION public.load_kill()"
+{
+	sed -n -e '1,40p' "$TMP/ord.ndjson"
+	line approved-final.json kill-me
+	sed -n -e '41,$p' "$TMP/ord.ndjson"
+} >"$TMP/kill.ndjson"
+run -q --json -j 3 "$TMP/kill.ndjson"
+check "--jobs 3, one connection lost mid-run: exit 2, which connection is named" \
+	eval 'test "$rc" = 2 && grep -q "lost the connection to the server (connection [1-3] of 3)" "$TMP/err"'
+
+run --jobs 0 "$TMP/single.json"
+check "--jobs 0: usage error, exit 2, clear message" \
+	eval 'test "$rc" = 2 && grep -q "invalid value \"0\" for --jobs: must be an integer between 1 and 64" "$TMP/err"'
+run -j abc "$TMP/single.json"
+check "-j abc: usage error, exit 2, clear message" \
+	eval 'test "$rc" = 2 && grep -q "invalid value \"abc\" for --jobs: must be an integer between 1 and 64" "$TMP/err"'
+run --jobs 65 "$TMP/single.json"
+check "--jobs 65: usage error, exit 2" \
+	eval 'test "$rc" = 2 && grep -q "invalid value \"65\" for --jobs" "$TMP/err"'
+
 # --- connection and usage errors -----------------------------------------------
 
 run -q -d "host=$TMP/nowhere port=1" "$TMP/single.json"
@@ -391,7 +558,7 @@ run --batch 0 "$TMP/single.json"
 check "usage error: exit 2" test "$rc" = 2
 
 run --help
-check "--help: exit 0, usage on stdout" eval 'test "$rc" = 0 && grep -q "idenfy-load \[OPTION\]" "$TMP/out"'
+check "--help: exit 0, usage on stdout, --jobs documented" eval 'test "$rc" = 0 && grep -q "idenfy-load \[OPTION\]" "$TMP/out" && grep -q -- "-j, --jobs=N" "$TMP/out"'
 
 echo "1..$n"
 if [ "$failed" -ne 0 ]; then
