@@ -29,10 +29,8 @@ copies=$(( (N + base - 1) / base - 1 ))
 say "copying $base verifications $copies times"
 for i in $(seq 1 $copies); do
 	q -d $db <<SQL
-INSERT INTO idenfy.verification SELECT (jsonb_populate_record(v, jsonb_build_object('scan_ref', v.scan_ref || '-$i', 'client_id', v.client_id || '-$i'))).* FROM idenfy.verification v WHERE v.scan_ref NOT LIKE '%-%-%-%-%-%';
+INSERT INTO idenfy.verification SELECT (jsonb_populate_record(v, jsonb_build_object('scan_ref', v.scan_ref || '-$i', 'client_id', v.client_id || '-$i', 'callback_id', v.callback_id + $i * 1000000))).* FROM idenfy.verification v WHERE v.scan_ref NOT LIKE '%-%-%-%-%-%';
 INSERT INTO idenfy.document SELECT (jsonb_populate_record(d, jsonb_build_object('scan_ref', d.scan_ref || '-$i'))).* FROM idenfy.document d WHERE d.scan_ref NOT LIKE '%-%-%-%-%-%';
-INSERT INTO idenfy.file_url SELECT (jsonb_populate_record(f, jsonb_build_object('scan_ref', f.scan_ref || '-$i'))).* FROM idenfy.file_url f WHERE f.scan_ref NOT LIKE '%-%-%-%-%-%';
-INSERT INTO idenfy.service_result SELECT (jsonb_populate_record(s, jsonb_build_object('scan_ref', s.scan_ref || '-$i'))).* FROM idenfy.service_result s WHERE s.scan_ref NOT LIKE '%-%-%-%-%-%';
 INSERT INTO idenfy.face_link SELECT (jsonb_populate_record(l, jsonb_build_object('scan_ref', l.scan_ref || '-$i', 'other_scan_ref', l.other_scan_ref || '-$i'))).* FROM idenfy.face_link l WHERE l.scan_ref NOT LIKE '%-%-%-%-%-%';
 INSERT INTO idenfy.callback SELECT (jsonb_populate_record(c, jsonb_build_object('scan_ref', c.scan_ref || '-$i', 'id', c.id + $i * 1000000))).* FROM idenfy.callback c WHERE c.scan_ref NOT LIKE '%-%-%-%-%-%';
 SQL

@@ -291,32 +291,6 @@ CREATE TABLE peer.face_link (
 );
 CREATE INDEX ON peer.face_link (other_scan_ref);
 
-CREATE TABLE peer.file_url (
-	scan_ref text NOT NULL,
-	source text NOT NULL,
-	name text NOT NULL,
-	url text NOT NULL,
-	expires_at timestamptz,
-	PRIMARY KEY (scan_ref, source, name)
-);
-
-CREATE TABLE peer.service_result (
-	scan_ref text NOT NULL,
-	list text NOT NULL,
-	ord integer NOT NULL,
-	service_name text,
-	service_group_type text,
-	uid text,
-	overall_status text,
-	service_suspected boolean,
-	service_used boolean,
-	service_found boolean,
-	check_successful boolean,
-	error_message text,
-	data jsonb,
-	PRIMARY KEY (scan_ref, list, ord)
-);
-
 CREATE TABLE peer.document_expiration (
 	scan_ref text NOT NULL,
 	threshold_raw text NOT NULL,
@@ -641,8 +615,6 @@ BEGIN
 		IF d IS NULL THEN
 			DELETE FROM peer.document t WHERE t.scan_ref = sr;
 		END IF;
-		DELETE FROM peer.file_url t WHERE t.scan_ref = sr;
-		DELETE FROM peer.service_result t WHERE t.scan_ref = sr;
 		DELETE FROM peer.face_link t WHERE t.scan_ref = sr;
 	END IF;
 
@@ -693,26 +665,7 @@ BEGIN
 			manual_address = EXCLUDED.manual_address, additional_data = EXCLUDED.additional_data;
 	END IF;
 
-	/* child rows: file URLs with the expiry of each link, AML/LID results, face links */
-	INSERT INTO peer.file_url (scan_ref, source, name, url, expires_at)
-	SELECT sr, s.source, u.key, u.value,
-		   CASE WHEN x.e::bigint <= 253402300799 THEN to_timestamp(x.e::bigint) END
-	  FROM (VALUES ('fileUrls'), ('additionalStepPdfUrls')) s(source),
-		   jsonb_each_text(nullif(payload -> s.source, 'null')) u,
-		   LATERAL substring(u.value FROM '[?&]Expires=([0-9]{1,12})(?:[&#]|$)') x(e)
-	 WHERE u.value IS NOT NULL;
-
-	INSERT INTO peer.service_result (scan_ref, list, ord, service_name, service_group_type, uid,
-		overall_status, service_suspected, service_used, service_found, check_successful,
-		error_message, data)
-	SELECT sr, l.list, (a.i - 1)::int, a.e ->> 'serviceName', a.e ->> 'serviceGroupType', a.e ->> 'uid',
-		   a.e -> 'status' ->> 'overallStatus', (a.e -> 'status' ->> 'serviceSuspected')::boolean,
-		   (a.e -> 'status' ->> 'serviceUsed')::boolean, (a.e -> 'status' ->> 'serviceFound')::boolean,
-		   (a.e -> 'status' ->> 'checkSuccessful')::boolean, a.e ->> 'errorMessage',
-		   nullif(a.e -> 'data', 'null')
-	  FROM (VALUES ('AML'), ('LID')) l(list),
-		   jsonb_array_elements(nullif(payload -> l.list, 'null')) WITH ORDINALITY a(e, i);
-
+	/* child rows: face links (file URLs and AML/LID results are views of the current callback) */
 	IF d IS NOT NULL AND (jsonb_typeof(d -> 'duplicateFaces') = 'array'
 						  OR jsonb_typeof(d -> 'duplicateDocFaces') = 'array') THEN
 		INSERT INTO peer.face_link (scan_ref, kind, other_scan_ref)
@@ -819,3 +772,31 @@ LANGUAGE sql STABLE AS $$
 	 GROUP BY l.label
 	 ORDER BY count(*) DESC, l.label COLLATE "C"
 $$;
+
+/*
+ * File URLs and AML/LID results of the current callback: views over its
+ * stored payload, as idenfy 1.2.0 has them (neither copies them at ingest).
+ */
+CREATE VIEW peer.file_url AS
+	SELECT v.scan_ref, s.source, u.key AS name, u.value AS url,
+		   CASE WHEN x.e::bigint <= 253402300799 THEN to_timestamp(x.e::bigint) END AS expires_at
+	  FROM peer.verification v
+	  JOIN peer.callback c ON c.scan_ref = v.scan_ref AND c.id = v.callback_id,
+		   (VALUES ('fileUrls'), ('additionalStepPdfUrls')) s(source),
+		   jsonb_each_text(nullif(c.payload -> s.source, 'null')) u,
+		   LATERAL substring(u.value FROM '[?&]Expires=([0-9]{1,12})(?:[&#]|$)') x(e)
+	 WHERE u.value IS NOT NULL;
+
+CREATE VIEW peer.service_result AS
+	SELECT v.scan_ref, l.list, (a.i - 1)::int AS ord, a.e ->> 'serviceName' AS service_name,
+		   a.e ->> 'serviceGroupType' AS service_group_type, a.e ->> 'uid' AS uid,
+		   a.e -> 'status' ->> 'overallStatus' AS overall_status,
+		   (a.e -> 'status' ->> 'serviceSuspected')::boolean AS service_suspected,
+		   (a.e -> 'status' ->> 'serviceUsed')::boolean AS service_used,
+		   (a.e -> 'status' ->> 'serviceFound')::boolean AS service_found,
+		   (a.e -> 'status' ->> 'checkSuccessful')::boolean AS check_successful,
+		   a.e ->> 'errorMessage' AS error_message, nullif(a.e -> 'data', 'null') AS data
+	  FROM peer.verification v
+	  JOIN peer.callback c ON c.scan_ref = v.scan_ref AND c.id = v.callback_id,
+		   (VALUES ('AML'), ('LID')) l(list),
+		   jsonb_array_elements(nullif(c.payload -> l.list, 'null')) WITH ORDINALITY a(e, i);

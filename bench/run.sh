@@ -94,6 +94,7 @@ setup_contender() {
 		ext) q -d "$db" -c "CREATE EXTENSION idenfy" ;;
 		peer) q -d "$db" -f bench/peer.sql >/dev/null 2>&1 ||
 			{ q -d "$db" -f bench/peer.sql; exit 1; } ;;
+		rows) ;;	# the template has the extension
 	esac
 }
 
@@ -103,6 +104,7 @@ bulk_sql() {
 		floor_*) echo "INSERT INTO floor SELECT s.payload FROM staged s" ;;
 		ext) echo "SELECT count(*) FROM staged s, LATERAL idenfy_ingest(s.payload, s.event_type)" ;;
 		peer) echo "SELECT count(*) FROM staged s, LATERAL peer.ingest(s.payload, s.event_type)" ;;
+		rows) echo "WITH $(for t in $ROWS_TABLES; do printf '%s AS (INSERT INTO idenfy.%s SELECT * FROM rows_src.%s), ' "$t" "$t" "$t"; done | sed 's/, $//') SELECT 1" ;;
 	esac
 }
 
@@ -110,7 +112,7 @@ bulk_sql() {
 tables_sql() {
 	case "$1" in
 		floor_*) echo "SELECT 'public.floor'::regclass" ;;
-		ext) echo "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		ext | rows) echo "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 				   WHERE n.nspname = 'idenfy' AND c.relkind = 'r'" ;;
 		peer) echo "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 					WHERE n.nspname = 'peer' AND c.relkind = 'r' AND c.relname NOT IN ('field', 'tag_policy')" ;;
@@ -119,7 +121,7 @@ tables_sql() {
 
 history_table() {
 	case "$1" in
-		ext) echo idenfy.callback ;;
+		ext | rows) echo idenfy.callback ;;
 		peer) echo peer.callback ;;
 		*) echo floor ;;
 	esac
@@ -134,10 +136,11 @@ rm -rf "$RUN/data"
 setup_all
 trap 'stop_cluster' EXIT
 
-# max_locks_per_transaction: idenfy_ingest and the peer take one advisory
-# lock per scanRef, held to the end of the transaction; one statement over
-# N callbacks holds up to N of them, and the shared lock table has
-# max_locks_per_transaction * (max_connections + workers) = x 82 slots.
+# max_locks_per_transaction: the peer takes one advisory lock per scanRef
+# (idenfy_ingest locks verification rows instead), held to the end of the
+# transaction; one statement over N callbacks holds up to N of them, and the
+# shared lock table has max_locks_per_transaction * (max_connections +
+# workers) = x 82 slots.
 NEED=$(( ((N > CHUNK ? N : CHUNK) * 5 / 4 + 81) / 82 ))
 MLPT=64
 while [ "$MLPT" -lt "$NEED" ]; do MLPT=$((MLPT * 2)); done
@@ -200,11 +203,46 @@ q -d bench_tpl_a -F $'\t' -c "SELECT count(*), count(DISTINCT scan_ref),
 # ------------------------------------------------------------------------
 # (a) in-server bulk cost and (c) WAL and storage per callback
 # ------------------------------------------------------------------------
+#
+# rows: a lower bound, not a contender.  The rows idenfy_ingest wrote for the
+# staged callbacks, copied by one set-based statement into an empty copy of
+# the extension's tables (same indexes and triggers; payloads stored plain in
+# the source, so they are compressed again): what writing those rows costs
+# with no reading, no rules and no per-callback statements.  Its source,
+# bench_tpl_rows, is made from the first idenfy_ingest run.
+ROWS_TABLES="callback verification document face_link document_expiration"
+make_rows_template() {
+	local t
+	q -d postgres -c "DROP DATABASE IF EXISTS bench_tpl_rows" -c "CREATE DATABASE bench_tpl_rows TEMPLATE bench_a"
+	q -d bench_tpl_rows -c "CREATE SCHEMA rows_src"
+	for t in $ROWS_TABLES; do
+		q -d bench_tpl_rows -c "CREATE TABLE rows_src.$t (LIKE idenfy.$t)" \
+			-c "ALTER TABLE rows_src.$t SET (autovacuum_enabled = off)"
+	done
+	q -d bench_tpl_rows -c "ALTER TABLE rows_src.callback ALTER COLUMN payload SET STORAGE PLAIN"
+	for t in $ROWS_TABLES; do
+		if [ "$t" = callback ]; then
+			# payload::text::jsonb: a fresh, uncompressed datum
+			q -d bench_tpl_rows -c "INSERT INTO rows_src.callback SELECT scan_ref, payload_sha256, id, received_at,
+				event_type, event_type_raw, final, has_manual, outcome, payload::text::jsonb FROM idenfy.callback ORDER BY id"
+		else
+			q -d bench_tpl_rows -c "INSERT INTO rows_src.$t SELECT * FROM idenfy.$t"
+		fi
+	done
+	q -d bench_tpl_rows -c "TRUNCATE $(echo $ROWS_TABLES | sed 's/\([a-z_]*\)/idenfy.\1/g; s/ /, /g')" \
+		-c "DROP TABLE staged" -c "VACUUM (FREEZE, ANALYZE)"
+}
+
 load_note "before (a)"
-CONTENDERS="floor_pglz floor_lz4 ext peer"
+CONTENDERS="floor_pglz floor_lz4 ext rows peer"
 for rep in $(seq 1 "$REPEAT"); do
 	for who in $CONTENDERS; do
-		q -d postgres -c "DROP DATABASE IF EXISTS bench_a" -c "CREATE DATABASE bench_a TEMPLATE bench_tpl_a"
+		q -d postgres -c "DROP DATABASE IF EXISTS bench_a"
+		if [ "$who" = rows ]; then
+			q -d postgres -c "CREATE DATABASE bench_a TEMPLATE bench_tpl_rows"
+		else
+			q -d postgres -c "CREATE DATABASE bench_a TEMPLATE bench_tpl_a"
+		fi
 		setup_contender bench_a "$who"
 		q -d bench_a -c "CHECKPOINT"
 		lsn=$(q -d bench_a -c "SELECT pg_current_wal_lsn()")
@@ -224,6 +262,7 @@ for rep in $(seq 1 "$REPEAT"); do
 					q -d bench_a -F $'\t' -c "SELECT outcome, count(*) FROM $(history_table "$who") GROUP BY 1 ORDER BY 1" |
 						while IFS=$'\t' read -r o c; do raw bulk_outcome "$who" "$o" "$c"; done ;;
 			esac
+			[ "$who" = ext ] && make_rows_template
 		fi
 	done
 done

@@ -53,7 +53,7 @@ SELECT c.relname, (SELECT a.attname FROM pg_attribute a
 -- the check can fail: a unique constraint without scan_ref, a foreign key between other columns
 BEGIN;
 ALTER TABLE idenfy.callback ADD CONSTRAINT callback_id_key UNIQUE (id);
-ALTER TABLE idenfy.service_result ADD CONSTRAINT service_result_bad_fk FOREIGN KEY (ord) REFERENCES idenfy.callback (id) NOT VALID;
+ALTER TABLE idenfy.face_link ADD CONSTRAINT face_link_bad_fk FOREIGN KEY (other_scan_ref) REFERENCES idenfy.erasure (scan_ref) NOT VALID;
 CREATE UNIQUE INDEX document_doc_number_idx ON idenfy.document (doc_number);
 SELECT * FROM distribution_violations ORDER BY 1, 2;
 ROLLBACK;

@@ -32,3 +32,56 @@ SELECT * FROM idenfy_reprocess(true);
 -- new callbacks with the value are known at once
 SELECT scan_ref, outcome, decision FROM idenfy_ingest(jsonb_build_object('scanRef', 'u-4', 'final', true,
   'status', jsonb_build_object('overall', 'EXPIRED-DELETED')));
+
+-- 1.1.0 -> 1.2.0: file URLs and service results become views of the current callback.
+-- Until the update, the library keeps writing the 1.1.0 tables; after it, the views
+-- must show exactly the rows the tables had, including edge cases of links and results.
+SELECT count(*) AS ingested FROM t.fixture f, LATERAL idenfy_ingest(f.body) r WHERE f.name <> 'approved';
+SELECT count(*) AS ingested FROM (VALUES
+  ('x-1', jsonb_build_object('fileUrls', jsonb_build_object(
+     'A', 'https://h/a?X-Amz-Date=1&Expires=1700000000&Signature=s',
+     'B', 'https://h/b?Expires=1700000001#frag',
+     'C', 'https://h/c?a=1&Expires=17000000000000',
+     'D', 'https://h/d?a=1&Expires=abc&Expires=5',
+     'E', 'https://h/e?Expires=999999999999',
+     'F', 'https://h/f/Expires=5',
+     'G', 'https://h/g?notExpires=5&Expires=7&Expires=9',
+     'H', NULL),
+   'additionalStepPdfUrls', jsonb_build_object('UTILITY_BILL', 'https://h/u?Expires=1'))),
+  ('x-2', jsonb_build_object('fileUrls', NULL, 'additionalStepPdfUrls', NULL, 'AML', NULL, 'LID', jsonb_build_array())),
+  ('x-3', jsonb_build_object('AML', jsonb_build_array(
+     jsonb_build_object('status', NULL, 'data', NULL, 'serviceName', NULL),
+     jsonb_build_object('status', jsonb_build_object('serviceSuspected', false, 'serviceUsed', true,
+        'serviceFound', NULL, 'checkSuccessful', true, 'overallStatus', 'NOT_SUSPECTED'),
+        'data', jsonb_build_array(), 'serviceName', 'PilotApiAmlV2', 'serviceGroupType', 'AML',
+        'uid', 'u"1\', 'errorMessage', 'e\u00e9')),
+   'LID', jsonb_build_array(jsonb_build_object('data', jsonb_build_object('k', 1)))))
+) AS x(scan_ref, body), LATERAL idenfy_ingest(x.body || jsonb_build_object('scanRef', x.scan_ref, 'final', true)) r;
+CREATE TABLE t.urls_1_1 AS SELECT * FROM idenfy.file_url;
+CREATE TABLE t.services_1_1 AS SELECT * FROM idenfy.service_result;
+SELECT (SELECT count(*) FROM t.urls_1_1) AS file_urls, (SELECT count(*) FROM t.services_1_1) AS service_results;
+SELECT name, expires_at FROM t.urls_1_1 WHERE scan_ref = 'x-1' ORDER BY source, name;
+ALTER EXTENSION idenfy UPDATE TO '1.2.0';
+SELECT c.relname, c.relkind FROM pg_class c
+ WHERE c.oid IN ('idenfy.file_url'::regclass, 'idenfy.service_result'::regclass) ORDER BY 1;
+-- the same rows, now read from history (0 and 0)
+SELECT count(*) AS file_urls_differ FROM (
+  (SELECT * FROM t.urls_1_1 EXCEPT ALL SELECT * FROM idenfy.file_url)
+  UNION ALL (SELECT * FROM idenfy.file_url EXCEPT ALL SELECT * FROM t.urls_1_1)) d;
+SELECT count(*) AS service_results_differ FROM (
+  (SELECT * FROM t.services_1_1 EXCEPT ALL SELECT * FROM idenfy.service_result)
+  UNION ALL (SELECT * FROM idenfy.service_result EXCEPT ALL SELECT * FROM t.services_1_1)) d;
+-- and the check can fail: one edited history payload shows at once
+BEGIN;
+UPDATE idenfy.callback SET payload = jsonb_set(payload, '{fileUrls,A}', '"https://h/a?Expires=2"')
+ WHERE scan_ref = 'x-1';
+SELECT count(*) AS file_urls_differ FROM (
+  (SELECT * FROM t.urls_1_1 EXCEPT ALL SELECT * FROM idenfy.file_url)
+  UNION ALL (SELECT * FROM idenfy.file_url EXCEPT ALL SELECT * FROM t.urls_1_1)) d;
+ROLLBACK;
+-- a new callback is written without the tables and read through the views
+SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-1', 'final', true, 'fileUrls',
+  jsonb_build_object('FACE', 'https://h/face?Expires=1800000000')));
+SELECT source, name, expires_at FROM idenfy.file_url WHERE scan_ref = 'x-1';
+SELECT * FROM idenfy_forget_scan('x-3');
+SELECT count(*) AS left_after_forget FROM idenfy.service_result WHERE scan_ref = 'x-3';

@@ -28,7 +28,7 @@ SELECT count(*) > 8 AS enough_markers FROM t.personal;
 CREATE FUNCTION t.where_found() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE tbl text; found text := ''; n bigint;
 BEGIN
-  FOR tbl IN SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'idenfy'::regnamespace AND c.relkind = 'r' ORDER BY 1 LOOP
+  FOR tbl IN SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'idenfy'::regnamespace AND (c.relkind = 'r' OR c.relname IN ('file_url', 'service_result')) ORDER BY 1 LOOP
     EXECUTE format('SELECT count(*) FROM idenfy.%I x WHERE EXISTS (SELECT 1 FROM t.personal p WHERE position(p.value IN x::text) > 0 OR position(p.value IN encode(convert_to(x::text, ''UTF8''), ''escape'')) > 0)', tbl) INTO n;
     IF n > 0 THEN found := found || tbl || '=' || n || ' '; END IF;
   END LOOP;

@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/guc.h"
 
 #include "idenfy.h"
@@ -239,4 +240,21 @@ idenfy_ingest_routed(PG_FUNCTION_ARGS)
 				  PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
 				  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
 				  text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
+ * idenfy.url_expiry(url text): the expiry of a pre-signed file link, read
+ * as ingest reads it; NULL when absent or beyond year 9999.
+ */
+PG_FUNCTION_INFO_V1(idenfy_url_expiry);
+Datum
+idenfy_url_expiry(PG_FUNCTION_ARGS)
+{
+	char	   *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		secs;
+
+	if (!IdenfyUrlExpiry(url, &secs) || secs > INT64CONST(253402300799))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ((secs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+						  * USECS_PER_SEC);
 }

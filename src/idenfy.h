@@ -307,6 +307,7 @@ extern bool IdenfyReadCallback(Jsonb *payload, const char *event_type,
 extern void IdenfyRaiseReadError(const IdenfyReadError *err) pg_attribute_noreturn();
 extern char *IdenfyPayloadScanRef(Jsonb *payload);
 extern bool IdenfyParseIsoDate(const char *s, int *year, int *month, int *day);
+extern bool IdenfyUrlExpiry(const char *url, int64 *expires);
 
 /* vocab.c */
 extern void IdenfyResolveVocab(IdenfyCallback *cb);

@@ -425,9 +425,13 @@ ReadStringArray(ReadState *rs, const JsonbValue *v, const char *parent,
 	return true;
 }
 
-/* Seconds from the Expires= query parameter of a pre-signed link. */
-static bool
-UrlExpiry(const char *url, int64 *expires)
+/*
+ * IdenfyUrlExpiry: Unix seconds from the Expires= query parameter of a
+ * pre-signed link (the first one; at most 12 digits); false when there is
+ * none.  Also SQL's idenfy.url_expiry, behind the idenfy.file_url view.
+ */
+bool
+IdenfyUrlExpiry(const char *url, int64 *expires)
 {
 	const char *q = strchr(url, '?');
 
@@ -490,7 +494,7 @@ ReadUrlMap(ReadState *rs, const JsonbValue *v, const char *key, int source)
 		f->name = name;
 		if (!RequireString(rs, &val, 0, ChildPath(key, name), &f->url))
 			return false;
-		f->has_expiry = UrlExpiry(f->url, &f->expires);
+		f->has_expiry = IdenfyUrlExpiry(f->url, &f->expires);
 		rs->cb->file_urls = lappend(rs->cb->file_urls, f);
 	}
 	return true;

@@ -32,6 +32,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -170,7 +172,9 @@ typedef enum PlanId
 	PLAN_VERIFICATION,
 	PLAN_VERIFICATION_NEW,
 	PLAN_DOCUMENT,
+	PLAN_DOCUMENT_NEW,
 	PLAN_DELETE_CHILDREN,
+	PLAN_DELETE_LEGACY,
 	PLAN_FILE_URLS,
 	PLAN_SERVICES,
 	PLAN_FACE_LINKS,
@@ -215,7 +219,13 @@ ColumnType(const Column *c)
 static SPIPlanPtr
 Prepare(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Generic plans always: the plan cache would otherwise keep planning a
+	 * custom plan per call for statements where a parameter folds a branch
+	 * away (the state query's "$3 IS NOT NULL", the deletion's "$2"), as the
+	 * custom plan looks cheaper; that planning was 5% of ingest time.
+	 */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "idenfy: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -225,16 +235,23 @@ Prepare(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * INSERT ... ON CONFLICT (scan_ref) DO UPDATE over the head and a column
- * table; with new_only, INSERT ... SELECT ... WHERE the scanRef was not
- * erased ... ON CONFLICT DO NOTHING (a new verification, see the header).
+ * The INSERT of a row from the head and a column table, in one of three
+ * modes (below).
  */
+typedef enum UpsertMode
+{
+	UPSERT,						/* INSERT ... ON CONFLICT (scan_ref) DO UPDATE */
+	INSERT_NEW_VERIFICATION,	/* ... WHERE not erased ON CONFLICT DO NOTHING */
+	INSERT_ONLY					/* a plain INSERT: the row cannot exist */
+} UpsertMode;
+
 static SPIPlanPtr
 PrepareUpsert(const char *table, const char *const *head, int nhead,
 			  Oid *headtypes, const char *const *fixed, const char *const *fixed_values,
 			  int nfixed, const char *const *keep_on_update,
-			  const Column *cols, int ncols, bool new_only)
+			  const Column *cols, int ncols, UpsertMode mode)
 {
+	bool		new_only = mode == INSERT_NEW_VERIFICATION;
 	StringInfoData sql;
 	Oid		   *types = palloc(sizeof(Oid) * (nhead + ncols));
 	int			i;
@@ -268,6 +285,11 @@ PrepareUpsert(const char *table, const char *const *head, int nhead,
 							   " ON CONFLICT (scan_ref) DO NOTHING");
 		return Prepare(sql.data, nhead + ncols, types);
 	}
+	if (mode == INSERT_ONLY)
+	{
+		appendStringInfoChar(&sql, ')');
+		return Prepare(sql.data, nhead + ncols, types);
+	}
 	appendStringInfoString(&sql, ") ON CONFLICT (scan_ref) DO UPDATE SET ");
 	n = 0;
 	for (i = 1; i < nhead; i++)
@@ -289,168 +311,210 @@ PrepareUpsert(const char *table, const char *const *head, int nhead,
 	return Prepare(sql.data, nhead + ncols, types);
 }
 
-static void
-PreparePlans(void)
+/*
+ * PreparePlan: the statement of one plan.  Plans are prepared when first
+ * needed: those of the tables before 1.2.0 (file_url, service_result) only
+ * while those tables exist.
+ */
+static SPIPlanPtr
+PreparePlan(PlanId id)
 {
-	int			i;
-
-	for (i = 0; i < PLAN_COUNT; i++)
+	switch (id)
 	{
-		if (plans[i] != NULL)
-			SPI_freeplan(plans[i]);
-		plans[i] = NULL;
-	}
+		case PLAN_STATE:
+			{
+				Oid			types[] = {TEXTOID, BYTEAOID, TEXTOID};
 
-	{
-		Oid			types[] = {TEXTOID, BYTEAOID, TEXTOID};
+				return Prepare("SELECT v.found IS NOT NULL, v.final, v.has_manual, v.decision,"
+							   " (SELECT c.id FROM " IDENFY_SCHEMA ".callback c"
+							   "  WHERE c.scan_ref OPERATOR(pg_catalog.=) $1"
+							   "  AND c.payload_sha256 OPERATOR(pg_catalog.=) $2),"
+							   " $3 IS NOT NULL AND EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".document_expiration e"
+							   "  WHERE e.scan_ref OPERATOR(pg_catalog.=) $1"
+							   "  AND e.threshold_raw OPERATOR(pg_catalog.=) $3),"
+							   " EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".erasure x"
+							   "  WHERE x.scan_ref OPERATOR(pg_catalog.=) $1),"
+							   " pg_catalog.nextval('" IDENFY_SCHEMA ".callback_id_seq'::pg_catalog.regclass)"
+							   " FROM (SELECT) AS one"
+							   " LEFT JOIN LATERAL (SELECT true AS found, w.final, w.has_manual, w.decision"
+							   "  FROM " IDENFY_SCHEMA ".verification w"
+							   "  WHERE w.scan_ref OPERATOR(pg_catalog.=) $1 FOR UPDATE) v ON true",
+							   3, types);
+			}
+		case PLAN_POLICIES:
+			{
+				Oid			types[] = {TEXTARRAYOID};
 
-		plans[PLAN_STATE] = Prepare(
-									"SELECT v.found IS NOT NULL, v.final, v.has_manual, v.decision,"
-									" (SELECT c.id FROM " IDENFY_SCHEMA ".callback c"
-									"  WHERE c.scan_ref OPERATOR(pg_catalog.=) $1"
-									"  AND c.payload_sha256 OPERATOR(pg_catalog.=) $2),"
-									" $3 IS NOT NULL AND EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".document_expiration e"
-									"  WHERE e.scan_ref OPERATOR(pg_catalog.=) $1"
-									"  AND e.threshold_raw OPERATOR(pg_catalog.=) $3),"
-									" EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".erasure x"
-									"  WHERE x.scan_ref OPERATOR(pg_catalog.=) $1),"
-									" pg_catalog.nextval('" IDENFY_SCHEMA ".callback_id_seq'::pg_catalog.regclass)"
-									" FROM (SELECT) AS one"
-									" LEFT JOIN LATERAL (SELECT true AS found, w.final, w.has_manual, w.decision"
-									"  FROM " IDENFY_SCHEMA ".verification w"
-									"  WHERE w.scan_ref OPERATOR(pg_catalog.=) $1 FOR UPDATE) v ON true",
-									3, types);
-	}
-	{
-		Oid			types[] = {TEXTARRAYOID};
+				return Prepare("SELECT p.tag, p.policy::pg_catalog.text FROM " IDENFY_SCHEMA ".tag_policy p"
+							   " WHERE p.tag OPERATOR(pg_catalog.=) ANY ($1)",
+							   1, types);
+			}
+		case PLAN_HISTORY:
+			{
+				Oid			types[] = {TEXTOID, BYTEAOID, IdenfyVocabType(VOCAB_EVENT_TYPE), TEXTOID,
+				BOOLOID, BOOLOID, IdenfyVocabType(VOCAB_OUTCOME), JSONBOID, INT8OID};
 
-		plans[PLAN_POLICIES] = Prepare(
-									   "SELECT p.tag, p.policy::pg_catalog.text FROM " IDENFY_SCHEMA ".tag_policy p"
-									   " WHERE p.tag OPERATOR(pg_catalog.=) ANY ($1)",
-									   1, types);
-	}
-	{
-		Oid			types[] = {TEXTOID, BYTEAOID, IdenfyVocabType(VOCAB_EVENT_TYPE), TEXTOID,
-		BOOLOID, BOOLOID, IdenfyVocabType(VOCAB_OUTCOME), JSONBOID, INT8OID};
+				return Prepare("INSERT INTO " IDENFY_SCHEMA ".callback"
+							   " (scan_ref, payload_sha256, event_type, event_type_raw,"
+							   "  final, has_manual, outcome, payload, id)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+							   " ON CONFLICT (scan_ref, payload_sha256) DO NOTHING",
+							   9, types);
+			}
+		case PLAN_VERIFICATION:
+		case PLAN_VERIFICATION_NEW:
+			{
+				Oid			headtypes[] = {TEXTOID, BOOLOID, BOOLOID, BOOLOID,
+					IdenfyVocabType(VOCAB_EVENT_TYPE), JSONBOID, IdenfyVocabType(VOCAB_DECISION),
+				TEXTARRAYOID, INT8OID};
+				static const char *const fixed[] = {"first_received_at", "updated_at"};
+				static const char *const fixed_values[] = {"pg_catalog.now()", "pg_catalog.now()"};
+				static const char *const keep[] = {"first_received_at", NULL};
 
-		plans[PLAN_HISTORY] = Prepare(
-									  "INSERT INTO " IDENFY_SCHEMA ".callback"
-									  " (scan_ref, payload_sha256, event_type, event_type_raw,"
-									  "  final, has_manual, outcome, payload, id)"
-									  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-									  " ON CONFLICT (scan_ref, payload_sha256) DO NOTHING",
-									  9, types);
-	}
-	{
-		Oid			headtypes[] = {TEXTOID, BOOLOID, BOOLOID, BOOLOID,
-			IdenfyVocabType(VOCAB_EVENT_TYPE), JSONBOID, IdenfyVocabType(VOCAB_DECISION),
-		TEXTARRAYOID, INT8OID};
-		static const char *const fixed[] = {"first_received_at", "updated_at"};
-		static const char *const fixed_values[] = {"pg_catalog.now()", "pg_catalog.now()"};
-		static const char *const keep[] = {"first_received_at", NULL};
+				return PrepareUpsert("verification", verification_head, VERIFICATION_HEAD, headtypes,
+									 fixed, fixed_values, 2, keep,
+									 verification_columns, lengthof(verification_columns),
+									 id == PLAN_VERIFICATION_NEW ? INSERT_NEW_VERIFICATION : UPSERT);
+			}
+		case PLAN_DOCUMENT:
+		case PLAN_DOCUMENT_NEW:
+			{
+				static const char *const head[] = {"scan_ref"};
+				Oid			headtypes[] = {TEXTOID};
 
-		plans[PLAN_VERIFICATION] = PrepareUpsert("verification",
-												 verification_head, VERIFICATION_HEAD, headtypes,
-												 fixed, fixed_values, 2, keep,
-												 verification_columns, lengthof(verification_columns),
-												 false);
-		plans[PLAN_VERIFICATION_NEW] = PrepareUpsert("verification",
-													 verification_head, VERIFICATION_HEAD, headtypes,
-													 fixed, fixed_values, 2, keep,
-													 verification_columns, lengthof(verification_columns),
-													 true);
-	}
-	{
-		static const char *const head[] = {"scan_ref"};
-		Oid			headtypes[] = {TEXTOID};
+				/*
+				 * A new verification's document is a plain INSERT: documents
+				 * are written and erased with their verification, so there is
+				 * none to update, and the speculative insertion of ON
+				 * CONFLICT would only cost time.
+				 */
+				return PrepareUpsert("document", head, 1, headtypes, NULL, NULL, 0, NULL,
+									 document_columns, lengthof(document_columns),
+									 id == PLAN_DOCUMENT_NEW ? INSERT_ONLY : UPSERT);
+			}
+		case PLAN_DELETE_CHILDREN:
+			{
+				Oid			types[] = {TEXTOID, BOOLOID};
 
-		plans[PLAN_DOCUMENT] = PrepareUpsert("document", head, 1, headtypes,
-											 NULL, NULL, 0, NULL,
-											 document_columns, lengthof(document_columns), false);
-	}
-	{
-		Oid			types[] = {TEXTOID, BOOLOID};
+				return Prepare("WITH d AS (DELETE FROM " IDENFY_SCHEMA ".document"
+							   "  WHERE $2 AND scan_ref OPERATOR(pg_catalog.=) $1)"
+							   " DELETE FROM " IDENFY_SCHEMA ".face_link WHERE scan_ref OPERATOR(pg_catalog.=) $1",
+							   2, types);
+			}
+		case PLAN_DELETE_LEGACY:
+			{
+				Oid			types[] = {TEXTOID};
 
-		plans[PLAN_DELETE_CHILDREN] = Prepare(
-											  "WITH d AS (DELETE FROM " IDENFY_SCHEMA ".document"
-											  "  WHERE $2 AND scan_ref OPERATOR(pg_catalog.=) $1),"
-											  " f AS (DELETE FROM " IDENFY_SCHEMA ".file_url WHERE scan_ref OPERATOR(pg_catalog.=) $1),"
-											  " s AS (DELETE FROM " IDENFY_SCHEMA ".service_result WHERE scan_ref OPERATOR(pg_catalog.=) $1)"
-											  " DELETE FROM " IDENFY_SCHEMA ".face_link WHERE scan_ref OPERATOR(pg_catalog.=) $1",
-											  2, types);
-	}
-	{
-		Oid			types[] = {TEXTOID, IdenfyVocabArrayType(VOCAB_FILE_SOURCE), TEXTARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+				return Prepare("WITH f AS (DELETE FROM " IDENFY_SCHEMA ".file_url"
+							   "  WHERE scan_ref OPERATOR(pg_catalog.=) $1)"
+							   " DELETE FROM " IDENFY_SCHEMA ".service_result WHERE scan_ref OPERATOR(pg_catalog.=) $1",
+							   1, types);
+			}
+		case PLAN_FILE_URLS:
+			{
+				Oid			types[] = {TEXTOID, IdenfyVocabArrayType(VOCAB_FILE_SOURCE), TEXTARRAYOID,
+				TEXTARRAYOID, TIMESTAMPTZARRAYOID};
 
-		plans[PLAN_FILE_URLS] = Prepare(
-										"INSERT INTO " IDENFY_SCHEMA ".file_url (scan_ref, source, name, url, expires_at)"
-										" SELECT $1, u.source, u.name, u.url, u.expires_at"
-										" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
-										"  pg_catalog.unnest($5)) AS u(source, name, url, expires_at)",
-										5, types);
-	}
-	{
-		Oid			types[] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-			TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
-		TEXTARRAYOID, JSONBARRAYOID};
+				return Prepare("INSERT INTO " IDENFY_SCHEMA ".file_url (scan_ref, source, name, url, expires_at)"
+							   " SELECT $1, u.source, u.name, u.url, u.expires_at"
+							   " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+							   "  pg_catalog.unnest($5)) AS u(source, name, url, expires_at)",
+							   5, types);
+			}
+		case PLAN_SERVICES:
+			{
+				Oid			types[] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+					TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+				TEXTARRAYOID, JSONBARRAYOID};
 
-		plans[PLAN_SERVICES] = Prepare(
-									   "INSERT INTO " IDENFY_SCHEMA ".service_result (scan_ref, list, ord,"
-									   "  service_name, service_group_type, uid, overall_status, service_suspected,"
-									   "  service_used, service_found, check_successful, error_message, data)"
-									   " SELECT $1, s.* FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
-									   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-									   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
-									   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
-									   "  pg_catalog.unnest($13)) AS s",
-									   13, types);
-	}
-	{
-		Oid			types[] = {TEXTOID, IdenfyVocabArrayType(VOCAB_FACE_MATCH_KIND), TEXTARRAYOID};
+				return Prepare("INSERT INTO " IDENFY_SCHEMA ".service_result (scan_ref, list, ord,"
+							   "  service_name, service_group_type, uid, overall_status, service_suspected,"
+							   "  service_used, service_found, check_successful, error_message, data)"
+							   " SELECT $1, s.* FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+							   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+							   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+							   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
+							   "  pg_catalog.unnest($13)) AS s",
+							   13, types);
+			}
+		case PLAN_FACE_LINKS:
+			{
+				Oid			types[] = {TEXTOID, IdenfyVocabArrayType(VOCAB_FACE_MATCH_KIND), TEXTARRAYOID};
 
-		plans[PLAN_FACE_LINKS] = Prepare(
-										 "INSERT INTO " IDENFY_SCHEMA ".face_link (scan_ref, kind, other_scan_ref)"
-										 " SELECT $1, l.kind, l.other"
-										 " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS l(kind, other)"
-										 " ON CONFLICT DO NOTHING",
-										 3, types);
-	}
-	{
-		Oid			types[] = {TEXTOID, TEXTOID, IdenfyVocabType(VOCAB_EXPIRATION_THRESHOLD),
-		TEXTOID, TEXTOID, DATEOID, INT8OID};
+				return Prepare("INSERT INTO " IDENFY_SCHEMA ".face_link (scan_ref, kind, other_scan_ref)"
+							   " SELECT $1, l.kind, l.other"
+							   " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS l(kind, other)"
+							   " ON CONFLICT DO NOTHING",
+							   3, types);
+			}
+		case PLAN_NOTICE:
+			{
+				Oid			types[] = {TEXTOID, TEXTOID, IdenfyVocabType(VOCAB_EXPIRATION_THRESHOLD),
+				TEXTOID, TEXTOID, DATEOID, INT8OID};
 
-		plans[PLAN_NOTICE] = Prepare(
-									 "INSERT INTO " IDENFY_SCHEMA ".document_expiration (scan_ref, threshold_raw,"
-									 "  threshold, client_id, document_expiration_raw, document_expiration,"
-									 "  callback_id, received_at)"
-									 " VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.now())"
-									 " ON CONFLICT (scan_ref, threshold_raw) DO UPDATE SET"
-									 "  threshold = EXCLUDED.threshold, client_id = EXCLUDED.client_id,"
-									 "  document_expiration_raw = EXCLUDED.document_expiration_raw,"
-									 "  document_expiration = EXCLUDED.document_expiration,"
-									 "  callback_id = EXCLUDED.callback_id, received_at = EXCLUDED.received_at",
-									 7, types);
-	}
-	{
-		Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID,
-		TEXTOID};
+				return Prepare("INSERT INTO " IDENFY_SCHEMA ".document_expiration (scan_ref, threshold_raw,"
+							   "  threshold, client_id, document_expiration_raw, document_expiration,"
+							   "  callback_id, received_at)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.now())"
+							   " ON CONFLICT (scan_ref, threshold_raw) DO UPDATE SET"
+							   "  threshold = EXCLUDED.threshold, client_id = EXCLUDED.client_id,"
+							   "  document_expiration_raw = EXCLUDED.document_expiration_raw,"
+							   "  document_expiration = EXCLUDED.document_expiration,"
+							   "  callback_id = EXCLUDED.callback_id, received_at = EXCLUDED.received_at",
+							   7, types);
+			}
+		case PLAN_QUARANTINE:
+			{
+				Oid			types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID,
+				TEXTOID};
 
-		plans[PLAN_QUARANTINE] = Prepare(
-										 "INSERT INTO " IDENFY_SCHEMA ".quarantine (scan_ref, event_type_raw, reason,"
-										 "  sqlstate, message, detail, payload, body, json_path)"
-										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-										 9, types);
+				return Prepare("INSERT INTO " IDENFY_SCHEMA ".quarantine (scan_ref, event_type_raw, reason,"
+							   "  sqlstate, message, detail, payload, body, json_path)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+							   9, types);
+			}
+		case PLAN_COUNT:
+			break;
 	}
-	plans_generation = idenfy_catalog_generation;
+	elog(ERROR, "idenfy: unknown plan %d", (int) id);
+	return NULL;
 }
 
 static SPIPlanPtr
 GetPlan(PlanId id)
 {
-	if (plans_generation != idenfy_catalog_generation || plans[id] == NULL)
-		PreparePlans();
+	int			i;
+
+	/* our types changed: every plan is prepared again, when needed */
+	if (plans_generation != idenfy_catalog_generation)
+	{
+		for (i = 0; i < PLAN_COUNT; i++)
+		{
+			if (plans[i] != NULL)
+				SPI_freeplan(plans[i]);
+			plans[i] = NULL;
+		}
+		plans_generation = idenfy_catalog_generation;
+	}
+	if (plans[id] == NULL)
+		plans[id] = PreparePlan(id);
 	return plans[id];
+}
+
+/*
+ * LegacyChildTables: before 1.2.0, file URLs and service results were
+ * tables written at ingest (now views of the current callback).  A library
+ * newer than the installed SQL objects, between a package upgrade and ALTER
+ * EXTENSION idenfy UPDATE, keeps them current while they are tables.  Two
+ * catalog cache lookups per callback.
+ */
+static bool
+LegacyChildTables(void)
+{
+	Oid			nsp = get_namespace_oid(IDENFY_SCHEMA, false);
+	Oid			rel = get_relname_relid("file_url", nsp);
+
+	return OidIsValid(rel) && get_rel_relkind(rel) == RELKIND_RELATION;
 }
 
 /* Run a plan; returns the number of rows it processed. */
@@ -993,6 +1057,7 @@ static void
 StoreChildren(const IdenfyCallback *cb, bool replace)
 {
 	const char *scan_ref = cb->v[SLOT_SCAN_REF].str;
+	bool		legacy = LegacyChildTables();
 	int			i;
 
 	if (replace)
@@ -1002,6 +1067,8 @@ StoreChildren(const IdenfyCallback *cb, bool replace)
 		args[0] = CStringGetTextDatum(scan_ref);
 		args[1] = BoolGetDatum(!cb->has_data);
 		Execute(PLAN_DELETE_CHILDREN, args, NULL, SPI_OK_DELETE);
+		if (legacy)
+			Execute(PLAN_DELETE_LEGACY, args, NULL, SPI_OK_DELETE);
 	}
 	if (cb->has_data)
 	{
@@ -1012,11 +1079,11 @@ StoreChildren(const IdenfyCallback *cb, bool replace)
 		dnulls[0] = ' ';
 		for (i = 0; i < (int) lengthof(document_columns); i++)
 			ColumnValue(cb, &document_columns[i], &dvalues[1 + i], &dnulls[1 + i]);
-		Execute(PLAN_DOCUMENT, dvalues, dnulls, SPI_OK_INSERT);
+		Execute(replace ? PLAN_DOCUMENT : PLAN_DOCUMENT_NEW, dvalues, dnulls, SPI_OK_INSERT);
 	}
-	if (cb->file_urls != NIL)
+	if (legacy && cb->file_urls != NIL)
 		StoreFileUrls(scan_ref, cb->file_urls);
-	if (cb->services != NIL)
+	if (legacy && cb->services != NIL)
 		StoreServices(scan_ref, cb->services);
 	if (cb->v[SLOT_DUPLICATE_FACES].list != NIL || cb->v[SLOT_DUPLICATE_DOC_FACES].list != NIL)
 		StoreFaceLinks(cb);

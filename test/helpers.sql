@@ -64,15 +64,15 @@ SELECT string_agg(format('%s=%s', c.relname,
          (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM idenfy.%I', c.relname), false, true, '')))[1]::text),
        ' ' ORDER BY c.relname)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'idenfy' AND c.relkind = 'r'
+ WHERE n.nspname = 'idenfy' AND (c.relkind = 'r' OR c.relname IN ('file_url', 'service_result'))
 $$;
 
 -- t.reset(): empty every table of the extension
 CREATE OR REPLACE FUNCTION t.reset() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-	TRUNCATE idenfy.verification, idenfy.document, idenfy.face_link, idenfy.file_url,
-		idenfy.service_result, idenfy.document_expiration, idenfy.callback,
+	TRUNCATE idenfy.verification, idenfy.document, idenfy.face_link,
+		idenfy.document_expiration, idenfy.callback,
 		idenfy.quarantine, idenfy.tag_policy, idenfy.signing_key, idenfy.erasure;
 END $$;
 SELECT t.reset();

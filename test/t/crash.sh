@@ -9,7 +9,7 @@
 # far as the database can tell); the cluster restarts (crash recovery) and:
 #   - every acknowledged callback is in idenfy.callback (scanRef + md5 of the payload);
 #   - every verification's callback_id is in idenfy.callback, for the same scanRef;
-#   - no document, file_url, service_result or face_link row without its verification;
+#   - no document or face_link row without its verification (file URLs and services are views of it);
 #   - every created/updated callback is its verification's current callback, or a later
 #     created/updated callback of the same scanRef exists;
 #   - the whole stream delivered again (webhook retries) ends in the same state as a clean
@@ -123,7 +123,7 @@ echo "# $(q -d crash -c "SELECT count(*) FROM idenfy.callback c WHERE NOT EXISTS
 # consistency of the recovered state
 check "every verification's callback_id is a history row of its scanRef" \
 	"$(q -d crash -c "SELECT count(*) FROM idenfy.verification v WHERE NOT EXISTS (SELECT 1 FROM idenfy.callback c WHERE c.id = v.callback_id AND c.scan_ref = v.scan_ref)")" 0
-for t in document file_url service_result face_link; do
+for t in document face_link; do
 	check "no $t row without its verification" \
 		"$(q -d crash -c "SELECT count(*) FROM idenfy.$t x WHERE NOT EXISTS (SELECT 1 FROM idenfy.verification v WHERE v.scan_ref = x.scan_ref)")" 0
 done
