@@ -271,7 +271,8 @@ p("")
 QUERIES = [
     ("decision_of_one_scanref", "decision of one scanRef", "idenfy_effective_decision(s)", "peer.effective_decision(s)"),
     ("duplicate_faces_of_one_scanref", "duplicate faces of one scanRef", "idenfy_duplicate_faces(s)", "peer.duplicate_faces(s)"),
-    ("decision_counts", "decision counts", "GROUP BY decision over idenfy.verifications", "GROUP BY peer.decide(...) over peer.verification"),
+    ("decision_counts", "decision counts", "idenfy.decision_counts", "GROUP BY peer.decide(...) over peer.verification"),
+    ("decision_counts_masked_view", "decision counts through the masked view", "GROUP BY decision over idenfy.verifications", "GROUP BY peer.decide(...) over peer.verification"),
     ("expired_documents", "expired documents as of a date", "idenfy_expired_documents(d)", "peer.expired_documents(d)"),
     ("face_groups", "connected duplicate-face groups", "idenfy_face_groups()", "peer.face_groups()"),
 ]

@@ -499,6 +499,9 @@ query duplicate_faces_of_one_scanref 5 "$KEYS2" \
 	"SELECT * FROM idenfy_duplicate_faces(%L)" \
 	"SELECT * FROM peer.duplicate_faces(%L)"
 query decision_counts 5 "{-}" \
+	"SELECT decision, verifications FROM idenfy.decision_counts" \
+	"SELECT $DECIDE AS decision, count(*) FROM peer.verification p GROUP BY 1"
+query decision_counts_masked_view 5 "{-}" \
 	"SELECT decision, count(*) FROM idenfy.verifications GROUP BY decision" \
 	"SELECT $DECIDE AS decision, count(*) FROM peer.verification p GROUP BY 1"
 query expired_documents 3 "{-}" \

@@ -68,3 +68,28 @@ SELECT attname FROM pg_attribute
    AND attnum > 0
    AND (attname ~ '(payload$|url|additional_data|body)')
  ORDER BY attname;
+
+-- decision counts: the purpose view equals grouping the masked view, and reads only the decision index
+SELECT decision, verifications FROM idenfy.decision_counts ORDER BY decision;
+SELECT count(*) AS differ FROM (
+  (SELECT decision, verifications FROM idenfy.decision_counts
+   EXCEPT SELECT decision, count(*) FROM idenfy.verifications GROUP BY decision)
+  UNION ALL
+  (SELECT decision, count(*) FROM idenfy.verifications GROUP BY decision
+   EXCEPT SELECT decision, verifications FROM idenfy.decision_counts)) d;
+VACUUM (ANALYZE) idenfy.verification;
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text; plan text := '';
+BEGIN
+  FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
+  RETURN plan;
+END $$;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT pg_temp.plan_of('SELECT * FROM idenfy.decision_counts')
+       LIKE '%Index Only Scan using verification_decision_idx%' AS decision_counts_index_only;
+-- the face-group lookups read decision and clientId from the primary key alone
+SELECT pg_temp.plan_of('SELECT v.decision, v.client_id FROM idenfy.verification v WHERE v.scan_ref = ''x''')
+       LIKE '%Index Only Scan using verification_pkey%' AS pkey_covers_decision_and_client;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
