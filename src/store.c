@@ -44,6 +44,7 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/inet.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -505,16 +506,40 @@ GetPlan(PlanId id)
  * LegacyChildTables: before 1.2.0, file URLs and service results were
  * tables written at ingest (now views of the current callback).  A library
  * newer than the installed SQL objects, between a package upgrade and ALTER
- * EXTENSION idenfy UPDATE, keeps them current while they are tables.  Two
- * catalog cache lookups per callback.
+ * EXTENSION idenfy UPDATE, keeps them current while they are tables.  The
+ * answer is kept until a relcache invalidation of idenfy.file_url (dropped
+ * by the update, or by DROP EXTENSION) or of everything.
  */
+static bool legacy_known = false;
+static bool legacy_tables;
+static Oid	legacy_relid = InvalidOid;
+
+static void
+LegacyInvalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == legacy_relid)
+		legacy_known = false;
+}
+
 static bool
 LegacyChildTables(void)
 {
-	Oid			nsp = get_namespace_oid(IDENFY_SCHEMA, false);
-	Oid			rel = get_relname_relid("file_url", nsp);
+	static bool registered = false;
 
-	return OidIsValid(rel) && get_rel_relkind(rel) == RELKIND_RELATION;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(LegacyInvalidate, (Datum) 0);
+		registered = true;
+	}
+	if (!legacy_known)
+	{
+		Oid			nsp = get_namespace_oid(IDENFY_SCHEMA, false);
+
+		legacy_relid = get_relname_relid("file_url", nsp);
+		legacy_tables = OidIsValid(legacy_relid) && get_rel_relkind(legacy_relid) == RELKIND_RELATION;
+		legacy_known = true;
+	}
+	return legacy_tables;
 }
 
 /* Run a plan; returns the number of rows it processed. */
