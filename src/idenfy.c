@@ -23,7 +23,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 #include "utils/guc.h"
 
 #include "idenfy.h"
@@ -244,7 +243,7 @@ idenfy_ingest_routed(PG_FUNCTION_ARGS)
 
 /*
  * idenfy.url_expiry(url text): the expiry of a pre-signed file link, read
- * as ingest reads it; NULL when absent or beyond year 9999.
+ * as ingest reads it (IdenfyUrlExpiry); NULL when absent or beyond 9999.
  */
 PG_FUNCTION_INFO_V1(idenfy_url_expiry);
 Datum
@@ -253,8 +252,7 @@ idenfy_url_expiry(PG_FUNCTION_ARGS)
 	char	   *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int64		secs;
 
-	if (!IdenfyUrlExpiry(url, &secs) || secs > INT64CONST(253402300799))
+	if (!IdenfyUrlExpiry(url, &secs))
 		PG_RETURN_NULL();
-	PG_RETURN_TIMESTAMPTZ((secs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
-						  * USECS_PER_SEC);
+	return IdenfyEpochToTimestamptz(secs);
 }

@@ -309,6 +309,9 @@ extern char *IdenfyPayloadScanRef(Jsonb *payload);
 extern bool IdenfyParseIsoDate(const char *s, int *year, int *month, int *day);
 extern bool IdenfyUrlExpiry(const char *url, int64 *expires);
 
+/* the last second a timestamptz of ours may hold: 9999-12-31 23:59:59 UTC */
+#define IDENFY_EPOCH_MAX INT64CONST(253402300799)
+
 /* vocab.c */
 extern void IdenfyResolveVocab(IdenfyCallback *cb);
 extern uint64 idenfy_catalog_generation;
@@ -318,6 +321,7 @@ extern Oid	IdenfyVocabLookup(IdenfyVocab vocab, const char *label);
 extern bool IdenfyIsCountryCode(const char *s, int len);
 
 /* store.c */
+extern Datum IdenfyEpochToTimestamptz(int64 secs);
 extern void IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state);
 extern IdenfyDecision IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons);
 extern IdenfyStoreResult IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,

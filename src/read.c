@@ -28,7 +28,6 @@
 
 #include "idenfy.h"
 
-#define IDENFY_EPOCH_MAX INT64CONST(253402300799)	/* 9999-12-31 23:59:59 */
 #define IDENFY_IP_MAX 39
 #define IDENFY_LIST_TEXT_MAX 255	/* our cap on legacy reason strings */
 
@@ -428,7 +427,8 @@ ReadStringArray(ReadState *rs, const JsonbValue *v, const char *parent,
 /*
  * IdenfyUrlExpiry: Unix seconds from the Expires= query parameter of a
  * pre-signed link (the first one; at most 12 digits); false when there is
- * none.  Also SQL's idenfy.url_expiry, behind the idenfy.file_url view.
+ * none, or when it is beyond IDENFY_EPOCH_MAX.  Also SQL's idenfy.url_expiry,
+ * behind the idenfy.file_url view.
  */
 bool
 IdenfyUrlExpiry(const char *url, int64 *expires)
@@ -449,7 +449,7 @@ IdenfyUrlExpiry(const char *url, int64 *expires)
 				value = value * 10 + (*p - '0');
 				p++, n++;
 			}
-			if (n == 0 || (*p != '\0' && *p != '&' && *p != '#'))
+			if (n == 0 || (*p != '\0' && *p != '&' && *p != '#') || value > IDENFY_EPOCH_MAX)
 				return false;
 			*expires = value;
 			return true;

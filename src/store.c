@@ -4,8 +4,8 @@
  *		Write a read callback: lock its scanRef, load the stored state,
  *		append history, upsert the current state and its child rows.
  *
- * Every statement is prepared once per backend (SPI_prepare + SPI_keepplan)
- * from the column tables below, which are the one place where table and
+ * Every statement is prepared once per backend, when first needed, as a
+ * generic plan (SPI_prepare_cursor + SPI_keepplan) from the column tables below, which are the one place where table and
  * column names appear; the plans are prepared again only when the catalogs
  * of our types change (vocab.c bumps idenfy_catalog_generation).  Every
  * name and operator in the statements is schema-qualified, so the caller's
@@ -559,8 +559,9 @@ Execute(PlanId id, Datum *values, const char *nulls, int expected)
 /* ------------------------------------------------------------------------
  * Values.
  * ------------------------------------------------------------------------ */
-static Datum
-EpochToTimestamptz(int64 secs)
+/* IdenfyEpochToTimestamptz: Unix seconds (at most IDENFY_EPOCH_MAX) as a timestamptz. */
+Datum
+IdenfyEpochToTimestamptz(int64 secs)
 {
 	return TimestampTzGetDatum((secs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
 							   * USECS_PER_SEC);
@@ -642,7 +643,7 @@ ColumnValue(const IdenfyCallback *cb, const Column *c, Datum *value, char *null)
 			*value = BoolGetDatum(v->boolean);
 			break;
 		case C_TIMESTAMPTZ:
-			*value = EpochToTimestamptz(v->epoch);
+			*value = IdenfyEpochToTimestamptz(v->epoch);
 			break;
 		case C_INET:
 			*value = DirectFunctionCall1(inet_in, CStringGetDatum(v->str));
@@ -872,8 +873,8 @@ StoreFileUrls(const char *scan_ref, List *file_urls)
 		sources[i] = ObjectIdGetDatum(source_oids[f->source]);
 		names[i] = CStringGetTextDatum(f->name);
 		urls[i] = CStringGetTextDatum(f->url);
-		expires_null[i] = !f->has_expiry || f->expires > INT64CONST(253402300799);
-		expires[i] = expires_null[i] ? (Datum) 0 : EpochToTimestamptz(f->expires);
+		expires_null[i] = !f->has_expiry;
+		expires[i] = f->has_expiry ? IdenfyEpochToTimestamptz(f->expires) : (Datum) 0;
 		i++;
 	}
 	values[0] = CStringGetTextDatum(scan_ref);
