@@ -538,6 +538,18 @@ check "--jobs 65: usage error, exit 2" \
 
 # --- connection and usage errors -----------------------------------------------
 
+# one statement for several records (a group): each keeps its own event type, none where it has none
+{
+	printf '{"event_type": "IDENTIFICATION_AUTO_FINISHED", "payload": %s}\n' "$(line suspected-nonfinal.json grp-1)"
+	printf '{"payload": %s}\n' "$(line approved-final.json grp-2)"
+	printf '{"event_type": "IDENTIFICATION_MANUAL_FINISHED", "payload": %s}\n' "$(line denied-final.json grp-3)"
+} >"$TMP/group.ndjson"
+run -q --json "$TMP/group.ndjson"
+check "records sharing a statement: each with its own event type, or none" \
+	test "$rc" = 0 -a "$(sql "SELECT string_agg(scan_ref || '=' || coalesce(event_type_raw, '-') || '=' || outcome, ' ' ORDER BY scan_ref)
+	             FROM idenfy.callback WHERE scan_ref LIKE 'grp-%'")" = \
+	"grp-1=IDENTIFICATION_AUTO_FINISHED=created grp-2=-=created grp-3=IDENTIFICATION_MANUAL_FINISHED=created"
+
 run -q -d "host=$TMP/nowhere port=1" "$TMP/single.json"
 check "wrong connection string: exit 2, clear message" \
 	eval 'test "$rc" = 2 && grep -q "could not connect to the database: .*nowhere" "$TMP/err"'
