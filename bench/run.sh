@@ -3,6 +3,8 @@
 #
 #   bash bench/run.sh            # full run (20-40 minutes on 2 cores)
 #   bash bench/run.sh --quick    # smoke check (~2 minutes)
+#   bash bench/run.sh --queries  # only (d), the query latencies (~25 minutes),
+#                                # to bench/results/queries/
 #
 # Run as root from the project folder of a clean clone.  Starts a throwaway
 # cluster of its own in .run-bench/ (port 54339), compares three contenders
@@ -25,7 +27,8 @@ MODE=full
 for arg in "$@"; do
 	case "$arg" in
 		--quick) MODE=quick ;;
-		*) echo "usage: bash bench/run.sh [--quick]" >&2; exit 2 ;;
+		--queries) MODE=queries ;;
+		*) echo "usage: bash bench/run.sh [--quick | --queries]" >&2; exit 2 ;;
 	esac
 done
 
@@ -50,6 +53,7 @@ else
 	PREPEAT=${BENCH_PGBENCH_REPEAT:-3}
 	V=${BENCH_VERIFICATIONS:-1000000}
 	OUT=$ROOT/bench/results
+	[ "$MODE" = queries ] && OUT=$ROOT/bench/results/queries
 fi
 CLIENTS=${BENCH_CLIENTS:-"1 4"}
 SEED=1
@@ -190,6 +194,7 @@ make_template() {
 		-c "CREATE SEQUENCE pick" \
 		-c "VACUUM (FREEZE, ANALYZE) staged"
 }
+if [ "$MODE" != queries ]; then	# (a), (b) and (c); --queries: only (d)
 make_template bench_tpl_a "$N"
 make_template bench_tpl_b "$P"
 q -d bench_tpl_a -F $'\t' -c "SELECT count(*), count(DISTINCT scan_ref),
@@ -355,6 +360,7 @@ for sync in off on; do
 done
 for who in $PGB; do q -d postgres -c "DROP DATABASE pgb_$who"; done
 q -d postgres -c "DROP DATABASE bench_tpl_a" -c "DROP DATABASE bench_tpl_b"
+fi	# MODE != queries
 
 # ------------------------------------------------------------------------
 # (d) query latency at BENCH_VERIFICATIONS verifications
@@ -520,7 +526,7 @@ q -d postgres -c "DROP DATABASE bench_big"
 # ------------------------------------------------------------------------
 # the report
 # ------------------------------------------------------------------------
-if [ "$MODE" = quick ]; then REPORT=$OUT/latest.md; else REPORT=$ROOT/bench/results/latest.md; fi
+if [ "$MODE" = full ]; then REPORT=$ROOT/bench/results/latest.md; else REPORT=$OUT/latest.md; fi
 python3 bench/report.py "$RAW" >"$REPORT"
 cat "$REPORT"
 say "report: $REPORT"

@@ -85,3 +85,44 @@ SELECT outcome FROM idenfy_ingest(jsonb_build_object('scanRef', 'x-1', 'final', 
 SELECT source, name, expires_at FROM idenfy.file_url WHERE scan_ref = 'x-1';
 SELECT * FROM idenfy_forget_scan('x-3');
 SELECT count(*) AS left_after_forget FROM idenfy.service_result WHERE scan_ref = 'x-3';
+-- 1.2.0 -> 1.3.0: the lookups of one scanRef become PL/pgSQL, the reports run without JIT and
+-- with more work_mem.  The same answers before and after, for every stored scanRef (0 differences).
+CREATE VIEW t.answers AS
+  SELECT 'effective_decision' AS q, v.scan_ref AS k, idenfy_effective_decision(v.scan_ref)::text AS a
+    FROM idenfy.verification v
+  UNION ALL SELECT 'effective_decision', 'never-seen', idenfy_effective_decision('never-seen')::text
+  UNION ALL SELECT 'effective_decision', 'null', idenfy_effective_decision(NULL)::text
+  UNION ALL SELECT 'duplicate_faces', v.scan_ref, d::text
+    FROM idenfy.verification v, idenfy_duplicate_faces(v.scan_ref) d
+  UNION ALL SELECT 'duplicate_faces', 'null', d::text FROM idenfy_duplicate_faces(NULL) d
+  UNION ALL SELECT 'face_groups', g.group_id, g::text FROM idenfy_face_groups() g
+  UNION ALL SELECT 'expired_documents', e.scan_ref, e::text FROM idenfy_expired_documents('2100-01-01') e
+  UNION ALL SELECT 'expired_documents', e.scan_ref, e::text FROM idenfy_expired_documents('2100-01-01', false) e
+  UNION ALL SELECT 'expiring_documents', e.scan_ref, e::text
+    FROM idenfy_expiring_documents('100 years', '2000-01-01') e;
+CREATE TABLE t.answers_1_2 AS SELECT * FROM t.answers;
+CREATE VIEW t.rights AS
+  SELECT p.oid::regprocedure::text AS function, p.prosecdef, p.provolatile, p.proisstrict, p.proparallel,
+         p.proacl::text AS acl, pg_get_function_result(p.oid) AS result
+    FROM pg_proc p
+   WHERE p.proname IN ('idenfy_effective_decision', 'idenfy_duplicate_faces', 'idenfy_face_groups',
+                       'idenfy_expired_documents', 'idenfy_expiring_documents', 'document_expiry_report');
+GRANT EXECUTE ON FUNCTION idenfy_duplicate_faces(text) TO PUBLIC;
+CREATE TABLE t.rights_1_2 AS SELECT * FROM t.rights;
+SELECT q, count(*) AS answers FROM t.answers_1_2 GROUP BY q ORDER BY q;
+ALTER EXTENSION idenfy UPDATE TO '1.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'idenfy';
+SELECT p.oid::regprocedure AS function, l.lanname, p.proconfig
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.proname IN ('idenfy_effective_decision', 'idenfy_duplicate_faces', 'idenfy_face_groups',
+                     'idenfy_expired_documents', 'idenfy_expiring_documents', 'document_expiry_report')
+ ORDER BY 1::text;
+SELECT count(*) AS answers_differ FROM (
+  (SELECT * FROM t.answers_1_2 EXCEPT ALL SELECT * FROM t.answers)
+  UNION ALL (SELECT * FROM t.answers EXCEPT ALL SELECT * FROM t.answers_1_2)) d;
+-- rights, grants, volatility, strictness and result types unchanged (0); the entry points SECURITY DEFINER
+SELECT count(*) AS rights_differ FROM (
+  (SELECT * FROM t.rights_1_2 EXCEPT ALL SELECT * FROM t.rights)
+  UNION ALL (SELECT * FROM t.rights EXCEPT ALL SELECT * FROM t.rights_1_2)) d;
+SELECT function, prosecdef FROM t.rights ORDER BY function;
+REVOKE EXECUTE ON FUNCTION idenfy_duplicate_faces(text) FROM PUBLIC;
