@@ -93,3 +93,34 @@ SELECT pg_temp.plan_of('SELECT v.decision, v.client_id FROM idenfy.verification 
        LIKE '%Index Only Scan using verification_pkey%' AS pkey_covers_decision_and_client;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
+-- face groups (C since 1.4.0) against the SQL aggregates that computed them up to 1.3.0, on
+-- random links over 400 scanRefs (300 stored, some without clientId, clients shared, 100 never
+-- stored, groups of equal size): the same rows in the same order
+BEGIN;
+SELECT setseed(0.42);
+SELECT count(*) AS stored FROM generate_series(1, 300) i,
+  idenfy_ingest(jsonb_build_object('scanRef', 'fg-' || i, 'final', true,
+    'clientId', CASE WHEN i % 7 <> 0 THEN 'client-' || (i % 45) END,
+    'status', jsonb_build_object('overall', (ARRAY['APPROVED', 'DENIED', 'SUSPECTED'])[1 + i % 3])));
+INSERT INTO idenfy.face_link (scan_ref, kind, other_scan_ref)
+SELECT DISTINCT 'fg-' || (1 + floor(random() * 400))::int, 'selfie'::idenfy.face_match_kind,
+       'fg-' || (1 + floor(random() * 400))::int
+  FROM generate_series(1, 160);
+CREATE TEMP TABLE fg_c AS SELECT row_number() OVER () AS n, g::text AS g, g.size FROM idenfy_face_groups() g;
+CREATE TEMP TABLE fg_sql AS
+SELECT row_number() OVER () AS n, s::text AS g, s.size FROM (
+  SELECT c.group_id, count(*)::integer AS size,
+         array_agg(c.scan_ref ORDER BY c.scan_ref COLLATE "C"),
+         array_remove(array_agg(DISTINCT v.client_id), NULL),
+         array_agg(v.decision ORDER BY c.scan_ref COLLATE "C")
+    FROM idenfy.face_components() c
+    LEFT JOIN idenfy.verification v ON v.scan_ref = c.scan_ref
+   GROUP BY c.group_id
+   ORDER BY count(*) DESC, c.group_id COLLATE "C") s;
+SELECT count(*) AS groups, max(size) AS largest, count(*) FILTER (WHERE g LIKE '%NULL%') AS with_unstored,
+       count(DISTINCT size) AS sizes
+  FROM fg_c;
+SELECT count(*) AS rows_differ FROM (
+  (SELECT * FROM fg_c EXCEPT ALL SELECT * FROM fg_sql)
+  UNION ALL (SELECT * FROM fg_sql EXCEPT ALL SELECT * FROM fg_c)) d;
+ROLLBACK;
