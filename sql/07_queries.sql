@@ -91,6 +91,9 @@ SELECT pg_temp.plan_of('SELECT * FROM idenfy.decision_counts')
 -- the face-group lookups read decision and clientId from the primary key alone
 SELECT pg_temp.plan_of('SELECT v.decision, v.client_id FROM idenfy.verification v WHERE v.scan_ref = ''x''')
        LIKE '%Index Only Scan using verification_pkey%' AS pkey_covers_decision_and_client;
+-- each person's current verification is read in index order, from the index alone (1.4.0)
+SELECT pg_temp.plan_of('SELECT * FROM idenfy.client_current_verification')
+       LIKE '%Index Only Scan using verification_client_recent_idx%' AS current_verification_index_only;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 -- face groups (C since 1.4.0) against the SQL aggregates that computed them up to 1.3.0, on
