@@ -106,9 +106,18 @@ SELECT count(*) AS stored FROM generate_series(1, 300) i,
     'clientId', CASE WHEN i % 7 <> 0 THEN 'client-' || (i % 45) END,
     'status', jsonb_build_object('overall', (ARRAY['APPROVED', 'DENIED', 'SUSPECTED'])[1 + i % 3])));
 INSERT INTO idenfy.face_link (scan_ref, kind, other_scan_ref)
-SELECT DISTINCT 'fg-' || (1 + floor(random() * 400))::int, 'selfie'::idenfy.face_match_kind,
+SELECT DISTINCT 'fg-' || (1 + floor(random() * 400))::int,
+       (ARRAY['selfie', 'document'])[1 + floor(random() * 2)::int]::idenfy.face_match_kind,
        'fg-' || (1 + floor(random() * 400))::int
   FROM generate_series(1, 160);
+-- links both ways, of both kinds, and a self-link
+INSERT INTO idenfy.face_link (scan_ref, kind, other_scan_ref)
+SELECT f.other_scan_ref, f.kind, f.scan_ref FROM idenfy.face_link f WHERE f.scan_ref LIKE 'fg-1%'
+ON CONFLICT DO NOTHING;
+INSERT INTO idenfy.face_link (scan_ref, kind, other_scan_ref)
+SELECT f.scan_ref, 'document', f.other_scan_ref FROM idenfy.face_link f WHERE f.scan_ref LIKE 'fg-2%'
+ON CONFLICT DO NOTHING;
+INSERT INTO idenfy.face_link VALUES ('fg-3', 'selfie', 'fg-3'), ('fg-3', 'selfie', 'fg-5');
 CREATE TEMP TABLE fg_c AS SELECT row_number() OVER () AS n, g::text AS g, g.size FROM idenfy_face_groups() g;
 CREATE TEMP TABLE fg_sql AS
 SELECT row_number() OVER () AS n, s::text AS g, s.size FROM (
@@ -126,4 +135,37 @@ SELECT count(*) AS groups, max(size) AS largest, count(*) FILTER (WHERE g LIKE '
 SELECT count(*) AS rows_differ FROM (
   (SELECT * FROM fg_c EXCEPT ALL SELECT * FROM fg_sql)
   UNION ALL (SELECT * FROM fg_sql EXCEPT ALL SELECT * FROM fg_c)) d;
+-- the lookups of one scanRef (C since 1.4.0) against the SQL of 1.3.0, for every scanRef of a link,
+-- stored or not, and one never seen: the same rows in the same order
+CREATE TEMP TABLE fg_keys AS
+  SELECT scan_ref AS k FROM idenfy.face_link UNION SELECT other_scan_ref FROM idenfy.face_link
+  UNION SELECT 'never-seen';
+CREATE TEMP TABLE df_c AS
+  SELECT k.k, d.n, (d.other_scan_ref, d.kind, d.direction, d.other_client_id, d.other_decision,
+                    d.other_known)::text AS d
+    FROM fg_keys k, idenfy_duplicate_faces(k.k) WITH ORDINALITY
+         AS d(other_scan_ref, kind, direction, other_client_id, other_decision, other_known, n);
+CREATE TEMP TABLE df_sql AS
+  SELECT k.k, row_number() OVER (PARTITION BY k.k ORDER BY s.other, s.kind) AS n, s::text AS d
+    FROM fg_keys k, LATERAL (
+    SELECT l.other, l.kind,
+           CASE WHEN bool_or(l.listed) AND bool_or(NOT l.listed) THEN 'both'
+                WHEN bool_or(l.listed) THEN 'listed' ELSE 'listed_by' END,
+           v.client_id, v.decision, v.scan_ref IS NOT NULL
+      FROM (SELECT f.other_scan_ref AS other, f.kind, true AS listed FROM idenfy.face_link f WHERE f.scan_ref = k.k
+            UNION ALL
+            SELECT f.scan_ref, f.kind, false FROM idenfy.face_link f WHERE f.other_scan_ref = k.k) l
+      LEFT JOIN idenfy.verification v ON v.scan_ref = l.other
+     WHERE l.other <> k.k
+     GROUP BY l.other, l.kind, v.scan_ref, v.client_id, v.decision) s;
+SELECT count(*) AS rows, count(*) FILTER (WHERE d LIKE '%,both,%') AS both_ways,
+       count(*) FILTER (WHERE d LIKE '%,f)') AS unknown_other, count(DISTINCT k) AS scan_refs
+  FROM df_c;
+SELECT count(*) AS rows_differ FROM (
+  (SELECT * FROM df_c EXCEPT ALL SELECT * FROM df_sql)
+  UNION ALL (SELECT * FROM df_sql EXCEPT ALL SELECT * FROM df_c)) d;
+SELECT count(*) AS decisions_differ
+  FROM (SELECT k FROM fg_keys UNION ALL SELECT NULL) k
+  LEFT JOIN idenfy.verification v ON v.scan_ref = k.k
+ WHERE idenfy_effective_decision(k.k) IS DISTINCT FROM v.decision;
 ROLLBACK;

@@ -126,20 +126,23 @@ SELECT count(*) AS rights_differ FROM (
   UNION ALL (SELECT * FROM t.rights EXCEPT ALL SELECT * FROM t.rights_1_2)) d;
 SELECT function, prosecdef FROM t.rights ORDER BY function;
 REVOKE EXECUTE ON FUNCTION idenfy_duplicate_faces(text) FROM PUBLIC;
--- 1.3.0 -> 1.4.0: idenfy_face_groups in C.  The same answers, rights and grants (0 differences).
+-- 1.3.0 -> 1.4.0: face groups and the lookups of one scanRef in C, the expiry report by an index-only
+-- scan.  The same answers, rights and grants (0 differences).
 CREATE TABLE t.answers_1_3 AS SELECT * FROM t.answers;
-GRANT EXECUTE ON FUNCTION idenfy_face_groups() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION idenfy_face_groups(), idenfy_effective_decision(text) TO PUBLIC;
 CREATE TABLE t.rights_1_3 AS SELECT * FROM t.rights;
 SELECT count(*) AS face_groups FROM t.answers_1_3 WHERE q = 'face_groups';
 ALTER EXTENSION idenfy UPDATE TO '1.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'idenfy';
 SELECT p.oid::regprocedure AS function, l.lanname, p.prosecdef, p.proconfig
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
- WHERE p.proname = 'idenfy_face_groups';
+ WHERE p.proname IN ('idenfy_face_groups', 'idenfy_effective_decision', 'idenfy_duplicate_faces',
+                     'document_expiry_report')
+ ORDER BY p.oid::regprocedure::text;
 SELECT count(*) AS answers_differ FROM (
   (SELECT * FROM t.answers_1_3 EXCEPT ALL SELECT * FROM t.answers)
   UNION ALL (SELECT * FROM t.answers EXCEPT ALL SELECT * FROM t.answers_1_3)) d;
 SELECT count(*) AS rights_differ FROM (
   (SELECT * FROM t.rights_1_3 EXCEPT ALL SELECT * FROM t.rights)
   UNION ALL (SELECT * FROM t.rights EXCEPT ALL SELECT * FROM t.rights_1_3)) d;
-REVOKE EXECUTE ON FUNCTION idenfy_face_groups() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idenfy_face_groups(), idenfy_effective_decision(text) FROM PUBLIC;
