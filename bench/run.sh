@@ -531,7 +531,7 @@ if [ "$MODE" = queries ]; then	# report.py needs (a)-(c): a table of (d) alone
 	awk -F'\t' 'BEGIN { print "# bench/run.sh --queries: (d) query latency, median ms\n\n| query | idenfy | peer | peer / idenfy |\n|---|---:|---:|---:|" }
 		$1 == "query_ms" { ms[$3, $2] = $4; if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
 		$1 == "agree" { agree = agree "\n- " $2 ": " $4 }
-		END { for (i = 1; i <= n; i++) { q = order[i]; printf "| %s | %s | %s | %.1f |\n", q, ms[q, "ext"], ms[q, "peer"], ms[q, "peer"] / ms[q, "ext"] }
+		END { for (i = 1; i <= n; i++) { q = order[i]; printf "| %s | %.3f | %.3f | %.1f |\n", q, ms[q, "ext"], ms[q, "peer"], ms[q, "peer"] / ms[q, "ext"] }
 		      print "\nDisagreements between the two (raw.tsv has every number):" agree }' "$RAW" >"$REPORT"
 else
 	python3 bench/report.py "$RAW" >"$REPORT"

@@ -137,7 +137,7 @@ OpenForRead(Oid relid)
 }
 
 /* ------------------------------------------------------------------------
- * One index scan: the rows of a table whose index's first column equals key.
+ * Index scans by the index's first column, one key after another.
  * ------------------------------------------------------------------------ */
 typedef struct KeyScan
 {
@@ -147,15 +147,21 @@ typedef struct KeyScan
 } KeyScan;
 
 static void
-KeyScanBegin(KeyScan *ks, Relation heap, Oid indexid, text *key)
+KeyScanBegin(KeyScan *ks, Relation heap, Oid indexid)
+{
+	ks->index = index_open(indexid, AccessShareLock);
+	ks->slot = table_slot_create(heap, NULL);
+	ks->scan = index_beginscan(heap, ks->index, GetActiveSnapshot(), 1, 0);
+}
+
+/* Start over with the rows whose first index column equals key. */
+static void
+KeyScanFind(KeyScan *ks, text *key)
 {
 	ScanKeyData skey;
 
-	ks->index = index_open(indexid, AccessShareLock);
 	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   ks->index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(key));
-	ks->slot = table_slot_create(heap, NULL);
-	ks->scan = index_beginscan(heap, ks->index, GetActiveSnapshot(), 1, 0);
 	index_rescan(ks->scan, &skey, 1, NULL, 0);
 }
 
@@ -173,30 +179,56 @@ KeyScanEnd(KeyScan *ks)
 	index_close(ks->index, NoLock);
 }
 
-/* The stored verification of key: found, its decision and clientId (palloc'd, NULL when none). */
-static bool
-LookUpVerification(const Relations *r, Relation verification, text *key,
-				   Oid *decision, char **client_id)
+/* ------------------------------------------------------------------------
+ * Stored verifications by scanRef: one scan, started over per scanRef.
+ * ------------------------------------------------------------------------ */
+typedef struct VerificationReader
 {
-	KeyScan		ks;
-	bool		found;
+	const Relations *rels;
+	Relation	heap;
+	KeyScan		pkey;
+} VerificationReader;
 
-	KeyScanBegin(&ks, verification, r->verification_pkey, key);
-	found = KeyScanNext(&ks);
-	if (found)
+static VerificationReader *
+ReaderOpen(void)
+{
+	VerificationReader *reader = palloc(sizeof(VerificationReader));
+
+	reader->rels = GetRelations();
+	reader->heap = OpenForRead(reader->rels->verification);
+	KeyScanBegin(&reader->pkey, reader->heap, reader->rels->verification_pkey);
+	return reader;
+}
+
+/*
+ * The stored verification of scan_ref: false when there is none; else its
+ * decision and (client_id non-NULL) its clientId, palloc'd, NULL when none.
+ */
+static bool
+ReaderGet(VerificationReader *reader, text *scan_ref, Oid *decision, char **client_id)
+{
+	bool		isnull;
+	Datum		d;
+
+	KeyScanFind(&reader->pkey, scan_ref);
+	if (!KeyScanNext(&reader->pkey))
+		return false;
+	d = slot_getattr(reader->pkey.slot, reader->rels->v_decision, &isnull);
+	*decision = isnull ? InvalidOid : DatumGetObjectId(d);
+	if (client_id)
 	{
-		bool		isnull;
-		Datum		d = slot_getattr(ks.slot, r->v_decision, &isnull);
-
-		*decision = isnull ? InvalidOid : DatumGetObjectId(d);
-		if (client_id)
-		{
-			d = slot_getattr(ks.slot, r->v_client_id, &isnull);
-			*client_id = isnull ? NULL : TextDatumGetCString(d);
-		}
+		d = slot_getattr(reader->pkey.slot, reader->rels->v_client_id, &isnull);
+		*client_id = isnull ? NULL : TextDatumGetCString(d);
 	}
-	KeyScanEnd(&ks);
-	return found;
+	return true;
+}
+
+static void
+ReaderClose(VerificationReader *reader)
+{
+	KeyScanEnd(&reader->pkey);
+	table_close(reader->heap, NoLock);
+	pfree(reader);
 }
 
 /*
@@ -207,12 +239,11 @@ PG_FUNCTION_INFO_V1(idenfy_effective_decision);
 Datum
 idenfy_effective_decision(PG_FUNCTION_ARGS)
 {
-	const Relations *r = GetRelations();
-	Relation	verification = OpenForRead(r->verification);
+	VerificationReader *reader = ReaderOpen();
 	Oid			decision = InvalidOid;
-	bool		found = LookUpVerification(r, verification, PG_GETARG_TEXT_PP(0), &decision, NULL);
+	bool		found = ReaderGet(reader, PG_GETARG_TEXT_PP(0), &decision, NULL);
 
-	table_close(verification, NoLock);
+	ReaderClose(reader);
 	if (!found || !OidIsValid(decision))
 		PG_RETURN_NULL();
 	PG_RETURN_OID(decision);
@@ -265,7 +296,8 @@ CollectLinks(const Relations *r, Relation face_link, Oid indexid, text *key, con
 {
 	KeyScan		ks;
 
-	KeyScanBegin(&ks, face_link, indexid, key);
+	KeyScanBegin(&ks, face_link, indexid);
+	KeyScanFind(&ks, key);
 	while (KeyScanNext(&ks))
 	{
 		bool		isnull;
@@ -304,7 +336,7 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 	char	   *self = text_to_cstring(key);
 	const Relations *r = GetRelations();
 	Relation	face_link;
-	Relation	verification;
+	VerificationReader *reader;
 	int			cap = 8;
 	int			n = 0;
 	FaceLink   *links = palloc(sizeof(FaceLink) * cap);
@@ -312,7 +344,6 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	face_link = OpenForRead(r->face_link);
-	verification = OpenForRead(r->verification);
 	links = CollectLinks(r, face_link, r->face_link_pkey, key, self, r->f_other, true,
 						 links, &n, &cap);
 	links = CollectLinks(r, face_link, r->face_link_other, key, self, r->f_scan_ref, false,
@@ -320,6 +351,7 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 	if (n > 1)
 		qsort(links, n, sizeof(FaceLink), FaceLinkCompare);
 
+	reader = n > 0 ? ReaderOpen() : NULL;
 	for (i = 0; i < n;)
 	{
 		bool		listed = false;
@@ -339,8 +371,8 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 			else
 				listed_by = true;
 		}
-		known = LookUpVerification(r, verification, cstring_to_text(links[i].other),
-								   &decision, &client_id);
+		known = ReaderGet(reader, cstring_to_text(links[i].other),
+											&decision, &client_id);
 		values[0] = CStringGetTextDatum(links[i].other);
 		values[1] = ObjectIdGetDatum(links[i].kind);
 		values[2] = CStringGetTextDatum(listed && listed_by ? "both" : listed ? "listed" : "listed_by");
@@ -356,7 +388,8 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		i = j;
 	}
-	table_close(verification, NoLock);
+	if (reader)
+		ReaderClose(reader);
 	table_close(face_link, NoLock);
 	return (Datum) 0;
 }
