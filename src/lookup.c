@@ -371,8 +371,7 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 			else
 				listed_by = true;
 		}
-		known = ReaderGet(reader, cstring_to_text(links[i].other),
-											&decision, &client_id);
+		known = ReaderGet(reader, cstring_to_text(links[i].other), &decision, &client_id);
 		values[0] = CStringGetTextDatum(links[i].other);
 		values[1] = ObjectIdGetDatum(links[i].kind);
 		values[2] = CStringGetTextDatum(listed && listed_by ? "both" : listed ? "listed" : "listed_by");
