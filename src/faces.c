@@ -26,9 +26,9 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/varlena.h"
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
+#include "utils/varlena.h"
 
 #include "idenfy.h"
 
