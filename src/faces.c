@@ -165,7 +165,6 @@ idenfy_face_components(PG_FUNCTION_ARGS)
 typedef struct Member
 {
 	const char *scan_ref;
-	const char *group_id;		/* the root's scanRef */
 	char	   *client_id;		/* NULL: none, or not stored here */
 	Oid			decision;		/* InvalidOid: not stored here */
 } Member;
@@ -299,7 +298,7 @@ PutGroup(ReturnSetInfo *rsinfo, const Member *m, int size, Oid decision_type)
 		if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
 			client_ids[ndistinct++] = CStringGetTextDatum(ids[i]);
 
-	values[0] = CStringGetTextDatum(m[0].group_id);
+	values[0] = CStringGetTextDatum(m[0].scan_ref);	/* the root: its smallest scanRef */
 	values[1] = Int32GetDatum(size);
 	values[2] = PointerGetDatum(construct_array(scan_refs, size, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = PointerGetDatum(ndistinct > 0
@@ -378,7 +377,6 @@ idenfy_face_groups(PG_FUNCTION_ARGS)
 		Member	   *m = &members[groups[g].first + filled[g]++];
 
 		m->scan_ref = c.byindex[node]->scan_ref;
-		m->group_id = groups[g].id;
 		lookup[i] = m;
 	}
 	LookUpMembers(lookup, c.n);
