@@ -9,11 +9,14 @@
  *	 vocab.c   vendor strings -> our enum values (unknown ones kept verbatim)
  *	 rules.c   ordering rules (created/updated/stale/duplicate) and
  *			   decision rules (PENDING/APPROVED/DENIED/REVIEW/EXPIRED)
- *	 store.c   SPI writes: lock the verification, history, current state, children
+ *	 store.c   lock the verification and read its state (index scans), then
+ *			   SPI writes: history, current state, children
+ *	 tables.c  our tables and indexes by OID, equality scans of an index
  *	 signed.c  signed bodies: HMAC check, then JSON parse, then ingest
  *	 decision.c stored decisions recomputed (tag policy changes)
  *	 reprocess.c stored callbacks re-applied (after an upgrade adds values)
  *	 faces.c   connected groups of duplicate-face links (union-find)
+ *	 lookup.c  decision and duplicate faces of one scanRef (index scans)
  *	 notify.c  trigger on idenfy.verification: NOTIFY on decision changes
  *	 idenfy.c  module entry, settings and the SQL-callable ingest function
  *
@@ -26,8 +29,12 @@
 
 #include "common/sha2.h"
 #include "fmgr.h"
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #define IDENFY_SCHEMA "idenfy"
 #define IDENFY_SCAN_REF_MAX 40	/* 36 on the reference page, 40 in older text */
@@ -319,6 +326,51 @@ extern Oid	IdenfyVocabType(IdenfyVocab vocab);
 extern Oid	IdenfyVocabArrayType(IdenfyVocab vocab);
 extern Oid	IdenfyVocabLookup(IdenfyVocab vocab, const char *label);
 extern bool IdenfyIsCountryCode(const char *s, int len);
+
+/* tables.c */
+typedef struct IdenfyTables
+{
+	bool		valid;
+	Oid			verification;
+	Oid			verification_pkey;
+	Oid			face_link;
+	Oid			face_link_pkey;		/* (scan_ref, kind, other_scan_ref) */
+	Oid			face_link_other;	/* (other_scan_ref) */
+	Oid			callback;
+	Oid			callback_pkey;		/* (scan_ref, payload_sha256) */
+	Oid			erasure;
+	Oid			erasure_pkey;
+	Oid			document_expiration;
+	Oid			document_expiration_pkey;	/* (scan_ref, threshold_raw) */
+	Oid			callback_id_seq;
+	AttrNumber	v_scan_ref;
+	AttrNumber	v_client_id;
+	AttrNumber	v_decision;
+	AttrNumber	v_final;
+	AttrNumber	v_has_manual;
+	AttrNumber	f_scan_ref;
+	AttrNumber	f_kind;
+	AttrNumber	f_other;
+	AttrNumber	c_id;
+} IdenfyTables;
+
+#define IDENFY_MAX_SCAN_KEYS 2
+
+typedef struct IdenfyKeyScan
+{
+	Relation	index;
+	struct IndexScanDescData *scan;
+	struct TupleTableSlot *slot;
+	int			nkeys;
+} IdenfyKeyScan;
+
+extern const IdenfyTables *IdenfyGetTables(void);
+extern Relation IdenfyOpenTable(Oid relid, AclMode rights, LOCKMODE lock);
+extern void IdenfyKeyScanBegin(IdenfyKeyScan *ks, Relation heap, Oid indexid,
+							   Snapshot snapshot, int nkeys);
+extern void IdenfyKeyScanFind(IdenfyKeyScan *ks, const Datum *keys, const RegProcedure *procs);
+extern bool IdenfyKeyScanNext(IdenfyKeyScan *ks);
+extern void IdenfyKeyScanEnd(IdenfyKeyScan *ks);
 
 /* store.c */
 extern Datum IdenfyEpochToTimestamptz(int64 secs);

@@ -13,20 +13,14 @@
  * (SECURITY DEFINER, as before) and check that the owner may read the
  * tables, as the SQL did.
  *
- * The relations are found by name once per backend, and again after any
- * relcache invalidation of them (an upgrade that rebuilds an index, a
- * DROP EXTENSION).
+ * The relations are found once per backend (tables.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/relscan.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
 #include "executor/tuptable.h"
@@ -36,7 +30,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -47,156 +40,34 @@
 #include "idenfy.h"
 
 /* ------------------------------------------------------------------------
- * The relations, found once.
- * ------------------------------------------------------------------------ */
-typedef struct Relations
-{
-	bool		valid;
-	Oid			verification;
-	Oid			verification_pkey;
-	Oid			face_link;
-	Oid			face_link_pkey;		/* (scan_ref, kind, other_scan_ref) */
-	Oid			face_link_other;	/* (other_scan_ref) */
-	AttrNumber	v_client_id;
-	AttrNumber	v_decision;
-	AttrNumber	f_scan_ref;
-	AttrNumber	f_kind;
-	AttrNumber	f_other;
-} Relations;
-
-static Relations rels;
-
-static void
-RelationsInvalidate(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == rels.verification || relid == rels.verification_pkey ||
-		relid == rels.face_link || relid == rels.face_link_pkey || relid == rels.face_link_other)
-		rels.valid = false;
-}
-
-static Oid
-Find(const char *name, Oid nsp)
-{
-	Oid			relid = get_relname_relid(name, nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("relation \"%s.%s\" does not exist", IDENFY_SCHEMA, name)));
-	return relid;
-}
-
-static AttrNumber
-Column(Oid relid, const char *name)
-{
-	AttrNumber	attnum = get_attnum(relid, name);
-
-	if (attnum == InvalidAttrNumber)
-		elog(ERROR, "idenfy: column %s of %s not found", name, get_rel_name(relid));
-	return attnum;
-}
-
-static const Relations *
-GetRelations(void)
-{
-	static bool registered = false;
-
-	if (!registered)
-	{
-		CacheRegisterRelcacheCallback(RelationsInvalidate, (Datum) 0);
-		registered = true;
-	}
-	if (!rels.valid)
-	{
-		Oid			nsp = get_namespace_oid(IDENFY_SCHEMA, false);
-
-		rels.verification = Find("verification", nsp);
-		rels.verification_pkey = Find("verification_pkey", nsp);
-		rels.face_link = Find("face_link", nsp);
-		rels.face_link_pkey = Find("face_link_pkey", nsp);
-		rels.face_link_other = Find("face_link_other_idx", nsp);
-		rels.v_client_id = Column(rels.verification, "client_id");
-		rels.v_decision = Column(rels.verification, "decision");
-		rels.f_scan_ref = Column(rels.face_link, "scan_ref");
-		rels.f_kind = Column(rels.face_link, "kind");
-		rels.f_other = Column(rels.face_link, "other_scan_ref");
-		rels.valid = true;
-	}
-	return &rels;
-}
-
-/* Open a table for reading as the current user (the owner, in SECURITY DEFINER). */
-static Relation
-OpenForRead(Oid relid)
-{
-	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(relid));
-	return table_open(relid, AccessShareLock);
-}
-
-/* ------------------------------------------------------------------------
- * Index scans by the index's first column, one key after another.
- * ------------------------------------------------------------------------ */
-typedef struct KeyScan
-{
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-} KeyScan;
-
-static void
-KeyScanBegin(KeyScan *ks, Relation heap, Oid indexid)
-{
-	ks->index = index_open(indexid, AccessShareLock);
-	ks->slot = table_slot_create(heap, NULL);
-	ks->scan = index_beginscan(heap, ks->index, GetActiveSnapshot(), 1, 0);
-}
-
-/* Start over with the rows whose first index column equals key. */
-static void
-KeyScanFind(KeyScan *ks, text *key)
-{
-	ScanKeyData skey;
-
-	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   ks->index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(key));
-	index_rescan(ks->scan, &skey, 1, NULL, 0);
-}
-
-static bool
-KeyScanNext(KeyScan *ks)
-{
-	return index_getnext_slot(ks->scan, ForwardScanDirection, ks->slot);
-}
-
-static void
-KeyScanEnd(KeyScan *ks)
-{
-	index_endscan(ks->scan);
-	ExecDropSingleTupleTableSlot(ks->slot);
-	index_close(ks->index, NoLock);
-}
-
-/* ------------------------------------------------------------------------
  * Stored verifications by scanRef: one scan, started over per scanRef.
  * ------------------------------------------------------------------------ */
 typedef struct VerificationReader
 {
-	const Relations *rels;
+	const IdenfyTables *rels;
 	Relation	heap;
-	KeyScan		pkey;
+	IdenfyKeyScan pkey;
 } VerificationReader;
+
+/* Start over with the rows whose first index column is scan_ref. */
+static void
+KeyScanText(IdenfyKeyScan *ks, text *scan_ref)
+{
+	Datum		key = PointerGetDatum(scan_ref);
+	RegProcedure proc = F_TEXTEQ;
+
+	IdenfyKeyScanFind(ks, &key, &proc);
+}
 
 static VerificationReader *
 ReaderOpen(void)
 {
 	VerificationReader *reader = palloc(sizeof(VerificationReader));
 
-	reader->rels = GetRelations();
-	reader->heap = OpenForRead(reader->rels->verification);
-	KeyScanBegin(&reader->pkey, reader->heap, reader->rels->verification_pkey);
+	reader->rels = IdenfyGetTables();
+	reader->heap = IdenfyOpenTable(reader->rels->verification, ACL_SELECT, AccessShareLock);
+	IdenfyKeyScanBegin(&reader->pkey, reader->heap, reader->rels->verification_pkey,
+					   GetActiveSnapshot(), 1);
 	return reader;
 }
 
@@ -210,8 +81,8 @@ ReaderGet(VerificationReader *reader, text *scan_ref, Oid *decision, char **clie
 	bool		isnull;
 	Datum		d;
 
-	KeyScanFind(&reader->pkey, scan_ref);
-	if (!KeyScanNext(&reader->pkey))
+	KeyScanText(&reader->pkey, scan_ref);
+	if (!IdenfyKeyScanNext(&reader->pkey))
 		return false;
 	d = slot_getattr(reader->pkey.slot, reader->rels->v_decision, &isnull);
 	*decision = isnull ? InvalidOid : DatumGetObjectId(d);
@@ -226,7 +97,7 @@ ReaderGet(VerificationReader *reader, text *scan_ref, Oid *decision, char **clie
 static void
 ReaderClose(VerificationReader *reader)
 {
-	KeyScanEnd(&reader->pkey);
+	IdenfyKeyScanEnd(&reader->pkey);
 	table_close(reader->heap, NoLock);
 	pfree(reader);
 }
@@ -291,14 +162,14 @@ EnumOrder(Oid label)
 
 /* Append the links of one index scan: other is column other_attno of each row. */
 static FaceLink *
-CollectLinks(const Relations *r, Relation face_link, Oid indexid, text *key, const char *self,
+CollectLinks(const IdenfyTables *r, Relation face_link, Oid indexid, text *key, const char *self,
 			 AttrNumber other_attno, bool listed, FaceLink *links, int *n, int *cap)
 {
-	KeyScan		ks;
+	IdenfyKeyScan ks;
 
-	KeyScanBegin(&ks, face_link, indexid);
-	KeyScanFind(&ks, key);
-	while (KeyScanNext(&ks))
+	IdenfyKeyScanBegin(&ks, face_link, indexid, GetActiveSnapshot(), 1);
+	KeyScanText(&ks, key);
+	while (IdenfyKeyScanNext(&ks))
 	{
 		bool		isnull;
 		char	   *other = TextDatumGetCString(slot_getattr(ks.slot, other_attno, &isnull));
@@ -317,7 +188,7 @@ CollectLinks(const Relations *r, Relation face_link, Oid indexid, text *key, con
 		l->kind_order = EnumOrder(l->kind);
 		l->listed = listed;
 	}
-	KeyScanEnd(&ks);
+	IdenfyKeyScanEnd(&ks);
 	return links;
 }
 
@@ -334,7 +205,7 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *key = PG_GETARG_TEXT_PP(0);
 	char	   *self = text_to_cstring(key);
-	const Relations *r = GetRelations();
+	const IdenfyTables *r = IdenfyGetTables();
 	Relation	face_link;
 	VerificationReader *reader;
 	int			cap = 8;
@@ -343,7 +214,7 @@ idenfy_duplicate_faces(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	face_link = OpenForRead(r->face_link);
+	face_link = IdenfyOpenTable(r->face_link, ACL_SELECT, AccessShareLock);
 	links = CollectLinks(r, face_link, r->face_link_pkey, key, self, r->f_other, true,
 						 links, &n, &cap);
 	links = CollectLinks(r, face_link, r->face_link_other, key, self, r->f_scan_ref, false,

@@ -4,16 +4,18 @@
  *		Write a read callback: lock its scanRef, load the stored state,
  *		append history, upsert the current state and its child rows.
  *
- * Every statement is prepared once per backend, when first needed, as a
- * generic plan (SPI_prepare_cursor + SPI_keepplan) from the column tables below, which are the one place where table and
- * column names appear; the plans are prepared again only when the catalogs
+ * The stored state is read and locked by index scans (IdenfyLoadState,
+ * through tables.c).  Every write is a statement prepared once per backend,
+ * when first needed, as a generic plan (SPI_prepare_cursor + SPI_keepplan)
+ * from the column tables below, which are the one place where table and
+ * column names of the writes appear; the plans are prepared again only when the catalogs
  * of our types change (vocab.c bumps idenfy_catalog_generation).  Every
  * name and operator in the statements is schema-qualified, so the caller's
  * search_path changes nothing.
  *
  * Concurrency, without a lock per scanRef in the shared lock table (so one
  * transaction may ingest any number of callbacks):
- *	 - the state query locks an existing verification row (FOR UPDATE), so
+ *	 - IdenfyLoadState locks an existing verification row (as FOR UPDATE), so
  *	   callbacks of a known scanRef apply one at a time, each seeing what the
  *	   previous one committed;
  *	 - a new scanRef is inserted with ON CONFLICT DO NOTHING, guarded by "not
@@ -22,7 +24,7 @@
  *	   over with a fresh state (IDENFY_STORE_RETRY);
  *	 - history rows are inserted with ON CONFLICT DO NOTHING on (scan_ref,
  *	   payload_sha256): a payload stored concurrently is a duplicate.
- * In READ COMMITTED every SPI statement takes a new snapshot, so a retry
+ * In READ COMMITTED every SPI statement and every IdenfyLoadState takes a new snapshot, so a retry
  * sees the committed winner.  Callers in REPEATABLE READ or SERIALIZABLE get
  * a serialization error instead of a wrong state, and retry.
  *
@@ -32,10 +34,15 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -43,10 +50,12 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/inet.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "idenfy.h"
@@ -167,7 +176,6 @@ static const char *const verification_head[] = {
  * ------------------------------------------------------------------------ */
 typedef enum PlanId
 {
-	PLAN_STATE,
 	PLAN_POLICIES,
 	PLAN_HISTORY,
 	PLAN_VERIFICATION,
@@ -322,26 +330,6 @@ PreparePlan(PlanId id)
 {
 	switch (id)
 	{
-		case PLAN_STATE:
-			{
-				Oid			types[] = {TEXTOID, BYTEAOID, TEXTOID};
-
-				return Prepare("SELECT v.found IS NOT NULL, v.final, v.has_manual, v.decision,"
-							   " (SELECT c.id FROM " IDENFY_SCHEMA ".callback c"
-							   "  WHERE c.scan_ref OPERATOR(pg_catalog.=) $1"
-							   "  AND c.payload_sha256 OPERATOR(pg_catalog.=) $2),"
-							   " $3 IS NOT NULL AND EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".document_expiration e"
-							   "  WHERE e.scan_ref OPERATOR(pg_catalog.=) $1"
-							   "  AND e.threshold_raw OPERATOR(pg_catalog.=) $3),"
-							   " EXISTS (SELECT 1 FROM " IDENFY_SCHEMA ".erasure x"
-							   "  WHERE x.scan_ref OPERATOR(pg_catalog.=) $1),"
-							   " pg_catalog.nextval('" IDENFY_SCHEMA ".callback_id_seq'::pg_catalog.regclass)"
-							   " FROM (SELECT) AS one"
-							   " LEFT JOIN LATERAL (SELECT true AS found, w.final, w.has_manual, w.decision"
-							   "  FROM " IDENFY_SCHEMA ".verification w"
-							   "  WHERE w.scan_ref OPERATOR(pg_catalog.=) $1 FOR UPDATE) v ON true",
-							   3, types);
-			}
 		case PLAN_POLICIES:
 			{
 				Oid			types[] = {TEXTARRAYOID};
@@ -724,50 +712,149 @@ UnknownValuesJsonb(List *unknown)
  * ------------------------------------------------------------------------ */
 
 /*
+ * LockVerification: lock the verification row in slot FOR UPDATE, as the
+ * executor's LockRows does; on success the slot holds the locked version.
+ * In READ COMMITTED a row updated meanwhile is locked in its latest version
+ * (the key, which no update changes, still matches); false when it was
+ * deleted meanwhile (erased: the caller goes on as for no row).  Under a
+ * transaction snapshot a concurrent change is a serialization failure.
+ */
+static bool
+LockVerification(Relation rel, TupleTableSlot *slot, Snapshot snapshot)
+{
+	ItemPointerData tid = slot->tts_tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
+							  LockTupleExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			return true;
+		case TM_SelfModified:
+			/* changed by this very command: not possible after the CommandCounterIncrement */
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			if (result == TM_Deleted)
+				return false;
+			break;
+		default:
+			break;
+	}
+	elog(ERROR, "idenfy: unexpected table_tuple_lock status %d", (int) result);
+	return false;					/* keep the compiler quiet */
+}
+
+/* Is there a row with these leading index columns, under snapshot? Its column attno in *value. */
+static bool
+Probe(Oid relid, Oid indexid, Snapshot snapshot, int nkeys, const Datum *keys,
+	  const RegProcedure *procs, AttrNumber attno, Datum *value)
+{
+	Relation	rel = IdenfyOpenTable(relid, ACL_SELECT, AccessShareLock);
+	IdenfyKeyScan ks;
+	bool		found;
+
+	IdenfyKeyScanBegin(&ks, rel, indexid, snapshot, nkeys);
+	IdenfyKeyScanFind(&ks, keys, procs);
+	found = IdenfyKeyScanNext(&ks);
+	if (found && attno != InvalidAttrNumber)
+	{
+		bool		isnull;
+
+		*value = slot_getattr(ks.slot, attno, &isnull);
+		Assert(!isnull);
+	}
+	IdenfyKeyScanEnd(&ks);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
  * IdenfyLoadState: what the ordering rules need of the stored state; locks
  * the verification row when there is one, and reserves the id a new history
  * row would get.
+ *
+ * Index scans under one snapshot, taken as SPI takes one for each statement
+ * of a read-write function (after a CommandCounterIncrement, so that the
+ * callbacks this transaction already stored are seen; in READ COMMITTED a
+ * new one each time, so that a retry sees what was committed meanwhile).
+ * This was one SPI statement (a LEFT JOIN LATERAL ... FOR UPDATE with three
+ * subqueries); its executor start and end cost more than the four probes.
  */
 void
 IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
 {
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	const IdenfyTables *t = IdenfyGetTables();
+	text	   *scan_ref = cstring_to_text(cb->v[SLOT_SCAN_REF].str);
 	bytea	   *sha = palloc(VARHDRSZ + IDENFY_SHA256_LEN);
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-
-	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
-	memcpy(VARDATA(sha), cb->sha256, IDENFY_SHA256_LEN);
-	values[0] = CStringGetTextDatum(cb->v[SLOT_SCAN_REF].str);
-	values[1] = PointerGetDatum(sha);
-	if (cb->expiration_notice)
-		values[2] = CStringGetTextDatum(cb->v[SLOT_EXPIRATION_THRESHOLD].str);
-	else
-		nulls[2] = 'n';
-
-	Execute(PLAN_STATE, values, nulls, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		elog(ERROR, "idenfy: state query returned " UINT64_FORMAT " rows", SPI_processed);
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
+	Snapshot	snapshot;
+	Relation	verification;
+	IdenfyKeyScan ks;
+	Datum		keys[2];
+	RegProcedure procs[2];
+	Datum		value;
 
 	memset(state, 0, sizeof(*state));
-	state->exists = DatumGetBool(SPI_getbinval(row, desc, 1, &isnull));
-	d = SPI_getbinval(row, desc, 2, &isnull);
-	state->final = !isnull && DatumGetBool(d);
-	d = SPI_getbinval(row, desc, 3, &isnull);
-	state->has_manual = !isnull && DatumGetBool(d);
-	d = SPI_getbinval(row, desc, 4, &isnull);
-	state->decision = isnull ? InvalidOid : DatumGetObjectId(d);
-	d = SPI_getbinval(row, desc, 5, &isnull);
-	state->seen_payload = !isnull;
-	state->seen_id = isnull ? 0 : DatumGetInt64(d);
-	state->notice_exists = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
-	state->erased = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
-	state->next_id = DatumGetInt64(SPI_getbinval(row, desc, 8, &isnull));
+	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
+	memcpy(VARDATA(sha), cb->sha256, IDENFY_SHA256_LEN);
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	/* the verification row, locked */
+	verification = IdenfyOpenTable(t->verification, ACL_SELECT | ACL_UPDATE, RowShareLock);
+	IdenfyKeyScanBegin(&ks, verification, t->verification_pkey, snapshot, 1);
+	keys[0] = PointerGetDatum(scan_ref);
+	procs[0] = F_TEXTEQ;
+	IdenfyKeyScanFind(&ks, keys, procs);
+	if (IdenfyKeyScanNext(&ks) && LockVerification(verification, ks.slot, snapshot))
+	{
+		bool		isnull;
+		Datum		d;
+
+		state->exists = true;
+		d = slot_getattr(ks.slot, t->v_final, &isnull);
+		state->final = !isnull && DatumGetBool(d);
+		d = slot_getattr(ks.slot, t->v_has_manual, &isnull);
+		state->has_manual = !isnull && DatumGetBool(d);
+		d = slot_getattr(ks.slot, t->v_decision, &isnull);
+		state->decision = isnull ? InvalidOid : DatumGetObjectId(d);
+	}
+	IdenfyKeyScanEnd(&ks);
+	table_close(verification, NoLock);
+
+	/* this exact payload in history */
+	keys[1] = PointerGetDatum(sha);
+	procs[1] = F_BYTEAEQ;
+	if (Probe(t->callback, t->callback_pkey, snapshot, 2, keys, procs, t->c_id, &value))
+	{
+		state->seen_payload = true;
+		state->seen_id = DatumGetInt64(value);
+	}
+
+	/* an expiration notice of the same threshold */
+	if (cb->expiration_notice)
+	{
+		keys[1] = CStringGetTextDatum(cb->v[SLOT_EXPIRATION_THRESHOLD].str);
+		procs[1] = F_TEXTEQ;
+		state->notice_exists = Probe(t->document_expiration, t->document_expiration_pkey,
+									 snapshot, 2, keys, procs, InvalidAttrNumber, NULL);
+	}
+
+	/* erased */
+	state->erased = Probe(t->erasure, t->erasure_pkey, snapshot, 1, keys, procs,
+						  InvalidAttrNumber, NULL);
+
+	state->next_id = nextval_internal(t->callback_id_seq, true);
+	UnregisterSnapshot(snapshot);
 }
 
 /*
