@@ -290,6 +290,10 @@ typedef struct LoadConn
 								 * optimistic ones keep their text */
 	LoadRecord *tentative_tail;
 	long		ntentative;
+	char	   *docs;			/* a group's two array parameters, kept */
+	size_t		docs_cap;		/* from one group to the next (a malloc */
+	char	   *types;			/* and free of ~100 kB per group costs */
+	size_t		types_cap;		/* more than the copy into it) */
 } LoadConn;
 
 /* The run: input, connections, and the counts summed over them. */
@@ -337,6 +341,19 @@ Alloc(size_t n)
 		exit(2);
 	}
 	return p;
+}
+
+/* *buf with room for n bytes (grown, never shrunk) */
+static char *
+GrowBuffer(char **buf, size_t *cap, size_t n)
+{
+	if (*cap < n)
+	{
+		free(*buf);
+		*cap = n + n / 4;
+		*buf = Alloc(*cap);
+	}
+	return *buf;
 }
 
 static char *
@@ -780,8 +797,8 @@ SendGroupStatement(LoadConn *c, LoadRecord *first)
 	}
 	if (docs_size > INT_MAX || types_size > INT_MAX)
 		Fatal(L, 1, "internal error: a group of records is too large");
-	p = docs = Alloc(docs_size);
-	q = types = Alloc(types_size);
+	p = docs = GrowBuffer(&c->docs, &c->docs_cap, docs_size);
+	q = types = GrowBuffer(&c->types, &c->types_cap, types_size);
 	/* header: 1 dimension, flags (has nulls), element type, size, lower bound */
 	Put32(&p, 1);
 	Put32(&p, 0);
@@ -822,8 +839,6 @@ SendGroupStatement(LoadConn *c, LoadRecord *first)
 							 first->payload_key ? STMT_GROUP_WRAPPED : STMT_GROUP,
 							 first->payload_key ? 3 : 2,
 							 params, lengths, formats, 0);
-	free(docs);
-	free(types);
 	return ok;
 }
 
@@ -1218,7 +1233,7 @@ RecordDone(LoadConn *c, LoadRecord *rec, const PGresult *res, int row,
 	rec->outcome = OutcomeIndex(L, outcome);
 	if (!keep)
 	{
-		free(rec->text);
+		load_text_free(rec->text);
 		rec->text = NULL;
 		free(rec->event_type);
 		rec->event_type = NULL;
@@ -1457,6 +1472,16 @@ HasRoom(LoadConn *c)
 	 * Sync's result) it flushes every message on its own: wait instead.
 	 */
 	if (PQpipelineStatus(c->conn) == PQ_PIPELINE_ABORTED)
+		return false;
+
+	/*
+	 * Nor while libpq still holds output the socket did not take: each of
+	 * its attempts to send moves what is left to the front of its buffer,
+	 * so a backlog there (up to the window, megabytes) would be copied once
+	 * per statement added behind it.  The socket's own buffer keeps the
+	 * server busy meanwhile.
+	 */
+	if (c->flush == 1)
 		return false;
 	return c->inflight + c->ngroup < c->window &&
 		c->inflight_bytes + c->group_bytes < LOAD_WINDOW_BYTES;
@@ -2090,6 +2115,8 @@ main(int argc, char **argv)
 		PQfinish(c->conn);
 		free(c->queue.items);
 		free(c->resend.items);
+		free(c->docs);
+		free(c->types);
 	}
 	free(L->conns);
 	free(L->pollfds);

@@ -64,6 +64,77 @@
 						 JSON_TOKENER_ALLOW_TRAILING_CHARS | \
 						 JSON_TOKENER_VALIDATE_UTF8)
 
+/*
+ * Record texts.  They come from a pool of blocks in powers of two from
+ * 4 kB, kept when freed (at most TEXT_POOL_BYTES): a malloc and a free of a
+ * few kB per record made glibc consolidate its small free chunks (json-c's
+ * objects) on every record, a tenth of the program's time.
+ */
+#define TEXT_MIN_SHIFT		12
+#define TEXT_CLASSES		16	/* 4 kB .. 128 MB; larger ones are not kept */
+#define TEXT_POOL_BYTES		(32 * 1024 * 1024)
+
+typedef struct TextBlock
+{
+	struct TextBlock *next;		/* in its class's free list */
+	int			cls;			/* -1: not from a class */
+	long long	align;			/* the text after it stays aligned */
+} TextBlock;
+
+static TextBlock *text_free[TEXT_CLASSES];
+static size_t text_pool_bytes;
+
+static char *
+TextAlloc(size_t n)
+{
+	int			cls = 0;
+	TextBlock  *b;
+
+	while (cls < TEXT_CLASSES && ((size_t) 1 << (TEXT_MIN_SHIFT + cls)) < n)
+		cls++;
+	if (cls < TEXT_CLASSES && text_free[cls] != NULL)
+	{
+		b = text_free[cls];
+		text_free[cls] = b->next;
+		text_pool_bytes -= (size_t) 1 << (TEXT_MIN_SHIFT + cls);
+		return (char *) (b + 1);
+	}
+	b = malloc(sizeof(TextBlock) + (cls < TEXT_CLASSES ? (size_t) 1 << (TEXT_MIN_SHIFT + cls) : n));
+	if (b == NULL)
+	{
+		fprintf(stderr, "idenfy-load: out of memory\n");
+		exit(2);
+	}
+	b->cls = cls < TEXT_CLASSES ? cls : -1;
+	return (char *) (b + 1);
+}
+
+/* load_text_free: give back a record's text (NULL: nothing) */
+void
+load_text_free(char *text)
+{
+	TextBlock  *b;
+	size_t		size;
+
+	if (text == NULL)
+		return;
+	b = (TextBlock *) text - 1;
+	if (b->cls < 0)
+	{
+		free(b);
+		return;
+	}
+	size = (size_t) 1 << (TEXT_MIN_SHIFT + b->cls);
+	if (text_pool_bytes + size > TEXT_POOL_BYTES)
+	{
+		free(b);
+		return;
+	}
+	b->next = text_free[b->cls];
+	text_free[b->cls] = b;
+	text_pool_bytes += size;
+}
+
 typedef enum ReaderState
 {
 	RS_OPEN,					/* open the next input */
@@ -453,11 +524,12 @@ FinishValue(Reader *r, json_object *obj)
 		len--;
 
 	rec = calloc(1, sizeof(LoadRecord));
-	if (rec == NULL || (rec->text = malloc(len + 1)) == NULL)
+	if (rec == NULL)
 	{
 		fprintf(stderr, "idenfy-load: out of memory\n");
 		exit(2);
 	}
+	rec->text = TextAlloc(len + 1);
 	memcpy(rec->text, r->rec, len);
 	rec->text[len] = '\0';
 	rec->len = len;
@@ -855,7 +927,7 @@ load_record_free(LoadRecord *rec)
 {
 	if (rec == NULL)
 		return;
-	free(rec->text);
+	load_text_free(rec->text);
 	free(rec->event_type);
 	free(rec);
 }

@@ -80,6 +80,7 @@ extern long reader_bad_records(const Reader *r);
 extern bool reader_had_io_error(const Reader *r);
 extern void reader_free(Reader *r);
 extern void load_record_free(LoadRecord *rec);
+extern void load_text_free(char *text);
 extern uint32_t reader_hash(const char *s, size_t len);
 
 #endif							/* IDENFY_LOAD_READER_H */
