@@ -22,6 +22,8 @@
 #      per callback, autocommit (what a naive script does);
 #   5. \copy of the raw payloads into a one-column jsonb table: the floor,
 #      the cost of moving the bytes into PostgreSQL without any processing.
+# Each route starts on a fresh database after a CHECKPOINT (so that no route
+# pays for the checkpoint the previous one's WAL would start).
 # Prints a table with seconds, callbacks/s, ratios of times ("x floor",
 # "x idenfy-load": how many times longer than that route takes, route 1;
 # "psql speedup": how many times faster than route 4), and idenfy-load's
@@ -65,6 +67,13 @@ say() { printf '==> %s\n' "$*" >&2; }
 fresh_db() {
 	psql -X -q -d "$ADMIN_DB" -c "SET client_min_messages = warning" \
 		-c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+}
+
+# start a route with no checkpoint due: the previous route's gigabyte of WAL
+# would otherwise start one during the next route (its writes, and the full
+# page images after it), whichever route that is
+checkpoint() {
+	psql -X -q -d "$ADMIN_DB" -c "CHECKPOINT" >/dev/null 2>&1 || true
 }
 
 now() { date +%s.%N; }
@@ -125,6 +134,7 @@ run_load() {
 	shift
 	fresh_db idenfy_bench_load
 	psql -X -q -d idenfy_bench_load -c "CREATE EXTENSION idenfy"
+	checkpoint
 	t0=$(now)
 	if [ -x "$TIME" ]; then
 		"$TIME" -v -o "$TMP/time.txt" "$LOAD" -q --json --batch "$BATCH" "$@" -d idenfy_bench_load \
@@ -161,6 +171,7 @@ fi
 say "4/5 psql, one statement per callback"
 fresh_db idenfy_bench_psql
 psql -X -q -d idenfy_bench_psql -c "CREATE EXTENSION idenfy"
+checkpoint
 t0=$(now)
 psql -X -q -d idenfy_bench_psql -o /dev/null -f "$TMP/statements.sql" 2>"$TMP/psql.err" || true
 t1=$(now)
@@ -175,6 +186,7 @@ psql -X -q -d "$ADMIN_DB" -c "DROP DATABASE idenfy_bench_psql" >/dev/null
 say "5/5 \\copy of the raw jsonb"
 fresh_db idenfy_bench_copy
 psql -X -q -d idenfy_bench_copy -c "CREATE TABLE raw_callback (payload jsonb)"
+checkpoint
 t0=$(now)
 psql -X -q -v ON_ERROR_STOP=1 -d idenfy_bench_copy \
 	-c "\\copy raw_callback FROM '$TMP/payload.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
