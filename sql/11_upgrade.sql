@@ -146,3 +146,32 @@ SELECT count(*) AS rights_differ FROM (
   (SELECT * FROM t.rights_1_3 EXCEPT ALL SELECT * FROM t.rights)
   UNION ALL (SELECT * FROM t.rights EXCEPT ALL SELECT * FROM t.rights_1_3)) d;
 REVOKE EXECUTE ON FUNCTION idenfy_face_groups(), idenfy_effective_decision(text) FROM PUBLIC;
+
+-- 1.4.0 -> 1.5.0: no planner statistics on the personal columns.  ANALYZE at 1.4.0 gathers them;
+-- the update removes what it gathered, and ANALYZE skips them from then on (the other columns keep
+-- theirs).
+ANALYZE idenfy.document, idenfy.verification, idenfy.callback, idenfy.quarantine;
+CREATE TABLE t.stats_1_4 AS SELECT tablename, attname FROM pg_stats WHERE schemaname = 'idenfy';
+ALTER EXTENSION idenfy UPDATE TO '1.5.0';
+SELECT extversion FROM pg_extension WHERE extname = 'idenfy';
+SELECT a.attrelid::regclass AS table_name, count(*) AS columns_without_statistics
+  FROM pg_attribute a
+ WHERE a.attrelid IN ('idenfy.document'::regclass, 'idenfy.verification'::regclass,
+                      'idenfy.callback'::regclass, 'idenfy.quarantine'::regclass)
+   AND a.attnum > 0 AND a.attstattarget = 0
+ GROUP BY 1 ORDER BY 1::text;
+-- personal columns that had statistics at 1.4.0, and that have them now (none)
+SELECT count(*) > 0 AS had_at_1_4 FROM t.stats_1_4 s
+  JOIN pg_attribute a ON a.attrelid = ('idenfy.' || s.tablename)::regclass AND a.attname = s.attname
+ WHERE a.attstattarget = 0;
+SELECT count(*) AS have_after_update FROM pg_stats s
+  JOIN pg_attribute a ON a.attrelid = ('idenfy.' || s.tablename)::regclass AND a.attname = s.attname
+ WHERE s.schemaname = 'idenfy' AND a.attstattarget = 0;
+ANALYZE idenfy.document, idenfy.verification, idenfy.callback, idenfy.quarantine;
+SELECT count(*) AS have_after_analyze FROM pg_stats s
+  JOIN pg_attribute a ON a.attrelid = ('idenfy.' || s.tablename)::regclass AND a.attname = s.attname
+ WHERE s.schemaname = 'idenfy' AND a.attstattarget = 0;
+SELECT (SELECT count(*) FROM pg_stats WHERE schemaname = 'idenfy') =
+       (SELECT count(*) FROM t.stats_1_4 s
+          JOIN pg_attribute a ON a.attrelid = ('idenfy.' || s.tablename)::regclass AND a.attname = s.attname
+         WHERE a.attstattarget <> 0) AS other_columns_keep_theirs;

@@ -36,6 +36,19 @@ BEGIN
 END $$;
 SELECT t.where_found() AS before_forgetting;
 SELECT t.counts();
+-- ANALYZE copies no personal value into the planner's statistics (1.5.0: statistics target 0 on the
+-- personal columns), except the clientId, the customer's own key for the person, kept for the
+-- planner's per-person estimates; the other columns do get statistics, personal values among them
+-- with 1.4.0 (sql/11_upgrade.sql)
+ANALYZE idenfy.document, idenfy.verification, idenfy.callback, idenfy.quarantine;
+SELECT s.tablename, s.attname, count(*) AS personal_values
+  FROM pg_stats s JOIN t.personal p
+    ON position(p.value IN concat(s.most_common_vals::text, s.histogram_bounds::text)) > 0
+ WHERE s.schemaname = 'idenfy'
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT s.tablename, count(*) AS columns_with_statistics
+  FROM pg_stats s WHERE s.schemaname = 'idenfy' AND s.tablename IN ('document', 'verification')
+ GROUP BY 1 ORDER BY 1;
 
 -- forget the person: counts of what was removed, in one transaction
 SELECT * FROM idenfy_forget_client('client-001');
