@@ -8,10 +8,10 @@
  * through tables.c).  Every write is a statement prepared once per backend,
  * when first needed, as a generic plan (SPI_prepare_cursor + SPI_keepplan)
  * from the column tables below, which are the one place where table and
- * column names of the writes appear; the plans are prepared again only when the catalogs
- * of our types change (vocab.c bumps idenfy_catalog_generation).  Every
- * name and operator in the statements is schema-qualified, so the caller's
- * search_path changes nothing.
+ * column names of the writes appear; the plans are prepared again only when
+ * the catalogs of our types change (vocab.c bumps idenfy_catalog_generation).
+ * Every name and operator in the statements is schema-qualified, so the
+ * caller's search_path changes nothing.
  *
  * Concurrency, without a lock per scanRef in the shared lock table (so one
  * transaction may ingest any number of callbacks):
@@ -24,9 +24,10 @@
  *	   over with a fresh state (IDENFY_STORE_RETRY);
  *	 - history rows are inserted with ON CONFLICT DO NOTHING on (scan_ref,
  *	   payload_sha256): a payload stored concurrently is a duplicate.
- * In READ COMMITTED every SPI statement and every IdenfyLoadState takes a new snapshot, so a retry
- * sees the committed winner.  Callers in REPEATABLE READ or SERIALIZABLE get
- * a serialization error instead of a wrong state, and retry.
+ * In READ COMMITTED every SPI statement and every IdenfyLoadState takes a
+ * new snapshot, so a retry sees the committed winner.  Callers in REPEATABLE
+ * READ or SERIALIZABLE get a serialization error instead of a wrong state,
+ * and retry.
  *
  * The caller is connected to SPI.
  *
