@@ -76,6 +76,16 @@ SELECT t.try(jsonb_set(t.fx('suspected-tags'), '{clientIp}', '"999.0.0.1"'));
 -- \u0000 cannot even become jsonb
 SELECT '{"scanRef": "a\u0000b"}'::jsonb;
 
+-- a read-only transaction: ingest refuses before it reads or locks anything, new or stored scanRef
+BEGIN READ ONLY;
+SELECT t.try('{"scanRef": "b-ro", "final": false}');
+ROLLBACK;
+BEGIN;
+SELECT outcome FROM idenfy_ingest('{"scanRef": "b-ro", "final": false}');
+SET TRANSACTION READ ONLY;
+SELECT t.try('{"scanRef": "b-ro", "final": true}');
+ROLLBACK;
+
 -- nothing was written by any of the above
 SELECT t.counts() = :'before' AS nothing_written;
 SELECT count(*) AS quarantined FROM idenfy.quarantine;

@@ -47,6 +47,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -802,6 +803,10 @@ IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
 	Datum		keys[2];
 	RegProcedure procs[2];
 	Datum		value;
+
+	/* what SELECT ... FOR UPDATE checks before it locks */
+	PreventCommandIfReadOnly("idenfy_ingest()");
+	PreventCommandIfParallelMode("idenfy_ingest()");
 
 	memset(state, 0, sizeof(*state));
 	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
