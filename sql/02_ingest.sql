@@ -106,3 +106,44 @@ SELECT scan_ref, event_type, event_type_raw, outcome, payload = t.fx('cancelled'
   FROM idenfy.callback WHERE scan_ref = t.fx('cancelled')->>'scanRef' ORDER BY id;
 
 SELECT t.counts();
+
+-- a new verification's document and first history row go in without a statement (tables.c, direct
+-- inserts) into tables as the extension made them, else by the INSERT statement: a trigger a DBA
+-- adds fires, and both ways store the same rows (every fixture, under two scanRef prefixes)
+CREATE TABLE t.fired (tbl text, scan_ref text);
+CREATE FUNCTION t.note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO t.fired VALUES (TG_TABLE_NAME, NEW.scan_ref); RETURN NEW; END $$;
+CREATE TRIGGER t_note AFTER INSERT ON idenfy.document FOR EACH ROW EXECUTE FUNCTION t.note();
+CREATE TRIGGER t_note AFTER INSERT ON idenfy.callback FOR EACH ROW EXECUTE FUNCTION t.note();
+SELECT r.outcome, count(*) AS by_statement FROM t.fixture f,
+  LATERAL idenfy_ingest(jsonb_set(f.body, '{scanRef}', to_jsonb('stmt-' || f.name))) r
+ GROUP BY 1 ORDER BY 1;
+SELECT tbl, count(*) AS fired FROM t.fired GROUP BY 1 ORDER BY 1;
+DROP TRIGGER t_note ON idenfy.document;
+DROP TRIGGER t_note ON idenfy.callback;
+SELECT r.outcome, count(*) AS directly FROM t.fixture f,
+  LATERAL idenfy_ingest(jsonb_set(f.body, '{scanRef}', to_jsonb('direct-' || f.name))) r
+ GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS fired_without_trigger FROM t.fired WHERE scan_ref LIKE 'direct-%';
+WITH s AS (SELECT substr(scan_ref, 6) AS k, to_jsonb(d) - 'scan_ref' AS r
+             FROM idenfy.document d WHERE scan_ref LIKE 'stmt-%'),
+     x AS (SELECT substr(scan_ref, 8) AS k, to_jsonb(d) - 'scan_ref' AS r
+             FROM idenfy.document d WHERE scan_ref LIKE 'direct-%')
+SELECT (SELECT count(*) FROM s) AS documents, (SELECT count(*) FROM x) AS documents_direct,
+       (SELECT count(*) FROM s FULL JOIN x USING (k) WHERE s.r IS DISTINCT FROM x.r) AS differ;
+WITH s AS (SELECT substr(scan_ref, 6) AS k, jsonb_build_array(event_type, event_type_raw, final,
+                  has_manual, outcome, payload - 'scanRef', length(payload_sha256)) AS r
+             FROM idenfy.callback WHERE scan_ref LIKE 'stmt-%'),
+     x AS (SELECT substr(scan_ref, 8) AS k, jsonb_build_array(event_type, event_type_raw, final,
+                  has_manual, outcome, payload - 'scanRef', length(payload_sha256)) AS r
+             FROM idenfy.callback WHERE scan_ref LIKE 'direct-%')
+SELECT (SELECT count(*) FROM s) AS history, (SELECT count(*) FROM x) AS history_direct,
+       (SELECT count(*) FROM s FULL JOIN x USING (k) WHERE s.r IS DISTINCT FROM x.r) AS differ;
+-- the direct history row's arrival time is the transaction's, as the statement's now() gives
+BEGIN;
+SELECT outcome FROM idenfy_ingest(jsonb_set(t.fx('approved'), '{scanRef}', '"direct-now"'));
+SELECT received_at = now() AS arrived_now, length(payload_sha256) AS sha_bytes
+  FROM idenfy.callback WHERE scan_ref = 'direct-now';
+COMMIT;
+DROP TABLE t.fired;
+DROP FUNCTION t.note();

@@ -364,6 +364,21 @@ typedef struct IdenfyKeyScan
 	int			nkeys;
 } IdenfyKeyScan;
 
+#define IDENFY_MAX_ROW_COLUMNS 64
+
+/* a table the caller inserts rows into directly (see IdenfyInsertRow) */
+typedef struct IdenfyRowTarget
+{
+	const char *table;			/* in schema idenfy */
+	int			ncols;
+	const char *const *names;	/* the caller's columns, in its order */
+	/* found on first use, again after a relcache invalidation */
+	bool		valid;
+	bool		usable;			/* false: the caller runs its statement */
+	Oid			relid;
+	AttrNumber	attnums[IDENFY_MAX_ROW_COLUMNS];
+} IdenfyRowTarget;
+
 extern const IdenfyTables *IdenfyGetTables(void);
 extern Relation IdenfyOpenTable(Oid relid, AclMode rights, LOCKMODE lock);
 extern void IdenfyKeyScanBegin(IdenfyKeyScan *ks, Relation heap, Oid indexid,
@@ -371,6 +386,8 @@ extern void IdenfyKeyScanBegin(IdenfyKeyScan *ks, Relation heap, Oid indexid,
 extern void IdenfyKeyScanFind(IdenfyKeyScan *ks, const Datum *keys, const RegProcedure *procs);
 extern bool IdenfyKeyScanNext(IdenfyKeyScan *ks);
 extern void IdenfyKeyScanEnd(IdenfyKeyScan *ks);
+extern bool IdenfyInsertRow(IdenfyRowTarget *target, const Oid *types,
+							const Datum *values, const char *nulls);
 
 /* store.c */
 extern Datum IdenfyEpochToTimestamptz(int64 secs);

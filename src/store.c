@@ -1067,12 +1067,23 @@ StoreFaceLinks(const IdenfyCallback *cb)
 	Execute(PLAN_FACE_LINKS, values, NULL, SPI_OK_INSERT);
 }
 
-/* A history row; false when the same payload was stored meanwhile (a duplicate). */
+/* the history row's columns, for a direct insert: PLAN_HISTORY's, and received_at */
+static const char *const history_names[] = {"scan_ref", "payload_sha256", "event_type",
+	"event_type_raw", "final", "has_manual", "outcome", "payload", "id", "received_at"};
+static IdenfyRowTarget history_target = {"callback", lengthof(history_names), history_names};
+
+/*
+ * A history row; false when the same payload was stored meanwhile (a
+ * duplicate).  first: the first callback of a verification this transaction
+ * has just inserted.  Every other callback of its scanRef waits for that
+ * insert, so no other history row of this payload can come meanwhile: the
+ * row goes in by a direct insert (tables.c), with no ON CONFLICT to check.
+ */
 static bool
-StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome, int64 id)
+StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome, int64 id, bool first)
 {
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *sha = palloc(VARHDRSZ + IDENFY_SHA256_LEN);
 
 	SET_VARSIZE(sha, VARHDRSZ + IDENFY_SHA256_LEN);
@@ -1102,6 +1113,15 @@ StoreHistory(const IdenfyCallback *cb, IdenfyOutcome outcome, int64 id)
 		values[7] = JsonbPGetDatum(cb->payload);
 
 	values[8] = Int64GetDatum(id);
+	if (first)
+	{
+		Oid			types[10] = {TEXTOID, BYTEAOID, IdenfyVocabType(VOCAB_EVENT_TYPE), TEXTOID,
+			BOOLOID, BOOLOID, IdenfyVocabType(VOCAB_OUTCOME), JSONBOID, INT8OID, TIMESTAMPTZOID};
+
+		values[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());		/* now() */
+		if (IdenfyInsertRow(&history_target, types, values, nulls))
+			return true;
+	}
 	return Execute(PLAN_HISTORY, values, nulls, SPI_OK_INSERT) == 1;
 }
 
@@ -1171,6 +1191,28 @@ StoreVerification(const IdenfyCallback *cb, IdenfyDecision decision, List *reaso
 				   values, nulls, SPI_OK_INSERT) == 1;
 }
 
+/*
+ * A new verification's document by a direct insert (tables.c); false when
+ * the table is not as the extension made it (PLAN_DOCUMENT_NEW then).
+ */
+static bool
+InsertDocument(const Datum *values, const char *nulls)
+{
+	static const char *names[DOCUMENT_NPARAMS];
+	static IdenfyRowTarget target = {"document", DOCUMENT_NPARAMS, names};
+	Oid			types[DOCUMENT_NPARAMS];
+	int			i;
+
+	names[0] = "scan_ref";
+	types[0] = TEXTOID;
+	for (i = 0; i < (int) lengthof(document_columns); i++)
+	{
+		names[1 + i] = document_columns[i].name;
+		types[1 + i] = ColumnType(&document_columns[i]);
+	}
+	return IdenfyInsertRow(&target, types, values, nulls);
+}
+
 /* The child rows of the current callback; replace: drop those of the previous one first. */
 static void
 StoreChildren(const IdenfyCallback *cb, bool replace)
@@ -1198,7 +1240,8 @@ StoreChildren(const IdenfyCallback *cb, bool replace)
 		dnulls[0] = ' ';
 		for (i = 0; i < (int) lengthof(document_columns); i++)
 			ColumnValue(cb, &document_columns[i], &dvalues[1 + i], &dnulls[1 + i]);
-		Execute(replace ? PLAN_DOCUMENT : PLAN_DOCUMENT_NEW, dvalues, dnulls, SPI_OK_INSERT);
+		if (replace || !InsertDocument(dvalues, dnulls))
+			Execute(replace ? PLAN_DOCUMENT : PLAN_DOCUMENT_NEW, dvalues, dnulls, SPI_OK_INSERT);
 	}
 	if (legacy && cb->file_urls != NIL)
 		StoreFileUrls(scan_ref, cb->file_urls);
@@ -1237,7 +1280,7 @@ IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
 	{
 		if (!StoreVerification(cb, decision, reasons, callback_id, true))
 			return IDENFY_STORE_RETRY;
-		if (!StoreHistory(cb, outcome, callback_id))
+		if (!StoreHistory(cb, outcome, callback_id, true))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize the callbacks of one verification"),
@@ -1247,7 +1290,7 @@ IdenfyStoreCallback(const IdenfyCallback *cb, IdenfyOutcome outcome,
 		return IDENFY_STORE_STORED;
 	}
 
-	if (!StoreHistory(cb, outcome, callback_id))
+	if (!StoreHistory(cb, outcome, callback_id, false))
 		return IDENFY_STORE_DUPLICATE;
 	if (outcome == OUTCOME_ERASED)
 		return IDENFY_STORE_STORED;
