@@ -147,3 +147,43 @@ SELECT received_at = now() AS arrived_now, length(payload_sha256) AS sha_bytes
 COMMIT;
 DROP TABLE t.fired;
 DROP FUNCTION t.note();
+
+-- idenfy_ingest_many: idenfy_ingest of each element, in order, in one call.  Every fixture twice
+-- (the second delivery a duplicate), then the same calls one by one under other scanRefs: the same
+-- outcomes, decisions and stored rows.
+SELECT m.ord, f.name, m.outcome, m.decision, m.scan_ref = 'many-' || f.name AS same_scan_ref
+  FROM (SELECT array_agg(jsonb_set(body, '{scanRef}', to_jsonb('many-' || name)) ORDER BY name) AS p,
+               array_agg(name ORDER BY name) AS names FROM t.fixture) a,
+       LATERAL idenfy_ingest_many(a.p || a.p) m
+  JOIN LATERAL (SELECT a.names[(m.ord - 1) % cardinality(a.names) + 1] AS name) f ON true
+ ORDER BY m.ord;
+SELECT count(*) AS one_by_one FROM (SELECT name, body FROM t.fixture ORDER BY name) f,
+  LATERAL idenfy_ingest(jsonb_set(f.body, '{scanRef}', to_jsonb('single-' || f.name))) r;
+WITH s AS (SELECT substr(v.scan_ref, 8) AS k,
+                  to_jsonb(v) - '{scan_ref,first_received_at,updated_at,callback_id}'::text[] AS r
+             FROM idenfy.verification v WHERE scan_ref LIKE 'single-%'),
+     m AS (SELECT substr(v.scan_ref, 6) AS k,
+                  to_jsonb(v) - '{scan_ref,first_received_at,updated_at,callback_id}'::text[] AS r
+             FROM idenfy.verification v WHERE scan_ref LIKE 'many-%')
+SELECT (SELECT count(*) FROM m) AS verifications,
+       (SELECT count(*) FROM s FULL JOIN m USING (k) WHERE s.r IS DISTINCT FROM m.r) AS differ;
+SELECT count(*) FILTER (WHERE scan_ref LIKE 'many-%') AS history_many,
+       count(*) FILTER (WHERE scan_ref LIKE 'single-%') AS history_single
+  FROM idenfy.callback;
+-- event types one per payload, NULL elements; an invalid callback quarantined in place
+SET idenfy.on_invalid = 'quarantine';
+SELECT ord, scan_ref, outcome, decision, callback_id IS NOT NULL AS has_history_row
+  FROM idenfy_ingest_many(ARRAY['{"scanRef": "many-x", "final": false}', NULL,
+    '{"scanRef": "many-x", "clientIp": "no-ip"}', '{"scanRef": "many-x", "final": true}']::jsonb[],
+  ARRAY['IDENTIFICATION_AUTO_FINISHED', NULL, NULL, 'IDENTIFICATION_MANUAL_FINISHED']);
+RESET idenfy.on_invalid;
+SELECT event_type, outcome FROM idenfy.callback WHERE scan_ref = 'many-x' ORDER BY id;
+-- the whole call fails with its first invalid callback when idenfy.on_invalid = 'error'
+SELECT t.counts() AS before_many \gset
+SELECT * FROM idenfy_ingest_many(ARRAY['{"scanRef": "many-y"}', '{"scanRef": 7}']::jsonb[]);
+SELECT t.counts() = :'before_many' AS nothing_written;
+-- wrong shapes
+SELECT * FROM idenfy_ingest_many(ARRAY['{"scanRef": "many-z"}']::jsonb[], ARRAY['A', 'B']);
+SELECT * FROM idenfy_ingest_many(ARRAY[['{"scanRef": "many-z"}']]::jsonb[]);
+SELECT count(*) AS no_rows FROM idenfy_ingest_many(NULL);
+SELECT count(*) AS no_rows FROM idenfy_ingest_many('{}');

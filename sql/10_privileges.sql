@@ -9,7 +9,8 @@ GRANT SELECT ON t.fixture TO PUBLIC;
 CREATE ROLE idenfy_test_webhook;
 CREATE ROLE idenfy_test_analyst;
 GRANT EXECUTE ON FUNCTION idenfy_ingest(jsonb, text), idenfy_ingest_routed(text, jsonb, text),
-  idenfy_ingest_signed(bytea, text, text), idenfy_ingest_signed(text, text, text)
+  idenfy_ingest_signed(bytea, text, text), idenfy_ingest_signed(text, text, text),
+  idenfy_ingest_many(jsonb[], text[])
   TO idenfy_test_webhook;
 GRANT USAGE ON SCHEMA idenfy TO idenfy_test_analyst;
 GRANT SELECT ON idenfy.verifications, idenfy.callbacks TO idenfy_test_analyst;
@@ -21,6 +22,7 @@ GRANT EXECUTE ON FUNCTION idenfy_effective_decision(text), idenfy_decision(text)
 -- the webhook role ingests, plain and signed ...
 SET ROLE idenfy_test_webhook;
 SELECT scan_ref, outcome, decision FROM idenfy_ingest(t.fx('approved'), 'IDENTIFICATION_AUTO_FINISHED');
+SELECT ord, scan_ref, outcome FROM idenfy_ingest_many(ARRAY['{"scanRef": "w-m1", "final": false}']::jsonb[]);
 RESET ROLE;
 SELECT encode(t.hmac('{"scanRef": "w-1", "final": true}', 'TestingKey', 'sha256'), 'hex') AS sig \gset
 SET ROLE idenfy_test_webhook;
@@ -49,6 +51,7 @@ SELECT doc_first_name FROM idenfy.document;
 SELECT * FROM idenfy.signing_key;
 SELECT * FROM idenfy.quarantine;
 SELECT * FROM idenfy_ingest('{"scanRef": "a-1"}');
+SELECT * FROM idenfy_ingest_many(ARRAY['{"scanRef": "a-1"}']::jsonb[]);
 RESET ROLE;
 
 -- a hostile search_path: a user's own "=" operator and now() in a schema placed before pg_catalog

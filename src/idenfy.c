@@ -22,8 +22,13 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
 
 #include "idenfy.h"
 
@@ -78,13 +83,26 @@ Fingerprint(Jsonb *payload, uint8 *out)
 	pg_cryptohash_free(ctx);
 }
 
+/* The columns scan_ref, outcome, decision, callback_id of a result. */
+static void
+ResultValues(const IdenfyIngestResult *res, Datum *values, bool *nulls)
+{
+	values[0] = CStringGetTextDatum(res->scan_ref);
+	nulls[0] = false;
+	values[1] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(res->outcome)));
+	nulls[1] = false;
+	values[2] = ObjectIdGetDatum(res->decision);
+	nulls[2] = !OidIsValid(res->decision);
+	values[3] = Int64GetDatum(res->callback_id);
+	nulls[3] = res->callback_id == 0;
+}
+
 static Datum
-ResultRow(FunctionCallInfo fcinfo, const char *scan_ref, IdenfyOutcome outcome,
-		  Oid decision, int64 callback_id)
+ResultRow(FunctionCallInfo fcinfo, const IdenfyIngestResult *res)
 {
 	TupleDesc	desc;
 	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	bool		nulls[4];
 
 	/* the result row type, looked up once per call site */
 	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
@@ -98,22 +116,17 @@ ResultRow(FunctionCallInfo fcinfo, const char *scan_ref, IdenfyOutcome outcome,
 		fcinfo->flinfo->fn_extra = desc;
 		MemoryContextSwitchTo(old);
 	}
-	values[0] = CStringGetTextDatum(scan_ref);
-	values[1] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(outcome)));
-	values[2] = ObjectIdGetDatum(decision);
-	nulls[2] = !OidIsValid(decision);
-	values[3] = Int64GetDatum(callback_id);
-	nulls[3] = callback_id == 0;
+	ResultValues(res, values, nulls);
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
 /*
- * IdenfyReject: raise an invalid callback, or keep it in quarantine (the
- * parsed payload, or the raw body when it never became jsonb).
+ * Reject: raise an invalid callback, or keep it in quarantine (the parsed
+ * payload, or the raw body when it never became jsonb).
  */
-Datum
-IdenfyReject(FunctionCallInfo fcinfo, Jsonb *payload, const char *body, int bodylen,
-			 const char *event_type, const char *reason, const IdenfyReadError *err)
+static void
+Reject(Jsonb *payload, const char *body, int bodylen, const char *event_type,
+	   const char *reason, const IdenfyReadError *err, IdenfyIngestResult *res)
 {
 	if (idenfy_on_invalid != IDENFY_ON_INVALID_QUARANTINE)
 		IdenfyRaiseReadError(err);
@@ -121,15 +134,29 @@ IdenfyReject(FunctionCallInfo fcinfo, Jsonb *payload, const char *body, int body
 	SPI_connect();
 	IdenfyStoreQuarantine(payload, body, bodylen, event_type, reason, err);
 	SPI_finish();
-	return ResultRow(fcinfo, IdenfyPayloadScanRef(payload), OUTCOME_QUARANTINED, InvalidOid, 0);
+	res->scan_ref = IdenfyPayloadScanRef(payload);
+	res->outcome = OUTCOME_QUARANTINED;
+	res->decision = InvalidOid;
+	res->callback_id = 0;
+}
+
+/* IdenfyReject: Reject, as the result row of the calling function */
+Datum
+IdenfyReject(FunctionCallInfo fcinfo, Jsonb *payload, const char *body, int bodylen,
+			 const char *event_type, const char *reason, const IdenfyReadError *err)
+{
+	IdenfyIngestResult res;
+
+	Reject(payload, body, bodylen, event_type, reason, err, &res);
+	return ResultRow(fcinfo, &res);
 }
 
 /*
- * IdenfyIngest: the steps of the file header, for every entry point.  routed_scan_ref
+ * IngestOne: the steps of the file header, for every entry point.  routed_scan_ref
  * is the scanRef argument of idenfy_ingest_routed (NULL for idenfy_ingest).
  */
-Datum
-IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const char *routed_scan_ref)
+static void
+IngestOne(Jsonb *payload, char *event_type, const char *routed_scan_ref, IdenfyIngestResult *res)
 {
 	IdenfyCallback *cb = palloc0(sizeof(IdenfyCallback));
 	IdenfyReadError err;
@@ -149,17 +176,22 @@ IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const ch
 		err.path = "$";
 		err.message = "callback is null";
 		err.detail = "idenfy_ingest needs the webhook's request body as a jsonb object.";
-		return IdenfyReject(fcinfo, NULL, NULL, 0, event_type, "invalid", &err);
+		Reject(NULL, NULL, 0, event_type, "invalid", &err, res);
+		return;
 	}
 	if (!IdenfyReadCallback(payload, event_type, cb, &err))
-		return IdenfyReject(fcinfo, payload, NULL, 0, event_type, "invalid", &err);
+	{
+		Reject(payload, NULL, 0, event_type, "invalid", &err, res);
+		return;
+	}
 	if (routed_scan_ref != NULL && strcmp(routed_scan_ref, cb->v[SLOT_SCAN_REF].str) != 0)
 	{
 		err.sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
 		err.path = "scanRef";
 		err.message = "callback field \"scanRef\" does not match the scan_ref argument";
 		err.detail = "idenfy_ingest_routed routes a callback by its scan_ref argument, which must equal the payload's scanRef.";
-		return IdenfyReject(fcinfo, payload, NULL, 0, event_type, "invalid", &err);
+		Reject(payload, NULL, 0, event_type, "invalid", &err, res);
+		return;
 	}
 
 	/* 2. vocabularies */
@@ -211,7 +243,20 @@ IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const ch
 
 	SPI_finish();
 
-	return ResultRow(fcinfo, cb->v[SLOT_SCAN_REF].str, outcome, result_decision, callback_id);
+	res->scan_ref = cb->v[SLOT_SCAN_REF].str;
+	res->outcome = outcome;
+	res->decision = result_decision;
+	res->callback_id = callback_id;
+}
+
+/* IdenfyIngest: IngestOne, as the result row of the calling function */
+Datum
+IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type, const char *routed_scan_ref)
+{
+	IdenfyIngestResult res;
+
+	IngestOne(payload, event_type, routed_scan_ref, &res);
+	return ResultRow(fcinfo, &res);
 }
 
 /* idenfy_ingest(payload jsonb, event_type text): store one callback */
@@ -239,6 +284,75 @@ idenfy_ingest_routed(PG_FUNCTION_ARGS)
 				  PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
 				  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
 				  text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
+ * idenfy_ingest_many(payloads jsonb[], event_types text[]): idenfy_ingest
+ * of each element, in array order, one row per element (ord: its 1-based
+ * position).  One call for many callbacks: the SECURITY DEFINER frame,
+ * with its pinned search_path, and the function call are paid once, not
+ * per callback (idenfy-load sends its groups this way).  event_types NULL:
+ * none; otherwise as long as payloads.  Like the calls one by one in one
+ * statement: an error (an invalid callback with idenfy.on_invalid =
+ * 'error') fails the whole call.
+ */
+PG_FUNCTION_INFO_V1(idenfy_ingest_many);
+Datum
+idenfy_ingest_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *payloads = NULL;
+	bool	   *payload_nulls = NULL;
+	Datum	   *types = NULL;
+	bool	   *type_nulls = NULL;
+	int			n = 0;
+	int			ntypes = 0;
+	MemoryContext element_cxt;
+	MemoryContext old;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	if (ARR_NDIM(PG_GETARG_ARRAYTYPE_P(0)) > 1 ||
+		(!PG_ARGISNULL(1) && ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)) > 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("idenfy_ingest_many takes one-dimensional arrays")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), JSONBOID, -1, false, TYPALIGN_INT,
+					  &payloads, &payload_nulls, &n);
+	if (!PG_ARGISNULL(1))
+	{
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+						  &types, &type_nulls, &ntypes);
+		if (ntypes != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("idenfy_ingest_many got %d payloads and %d event types", n, ntypes),
+					 errdetail("event_types is NULL or has one element per payload.")));
+	}
+
+	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "idenfy_ingest_many element",
+										ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < n; i++)
+	{
+		IdenfyIngestResult res;
+		Datum		values[5];
+		bool		nulls[5];
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(element_cxt);
+		IngestOne(payload_nulls[i] ? NULL : DatumGetJsonbP(payloads[i]),
+				  types == NULL || type_nulls[i] ? NULL : TextDatumGetCString(types[i]),
+				  NULL, &res);
+		values[0] = Int32GetDatum(i + 1);
+		nulls[0] = false;
+		ResultValues(&res, &values[1], &nulls[1]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(element_cxt);
+	}
+	MemoryContextDelete(element_cxt);
+	return (Datum) 0;
 }
 
 /*

@@ -403,6 +403,15 @@ extern void IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
 								  const IdenfyReadError *err);
 
 /* idenfy.c: the ingest steps, shared by every entry point */
+/* what one callback's ingest returns */
+typedef struct IdenfyIngestResult
+{
+	const char *scan_ref;
+	IdenfyOutcome outcome;
+	Oid			decision;		/* InvalidOid: NULL */
+	int64		callback_id;	/* 0: NULL */
+} IdenfyIngestResult;
+
 extern Datum IdenfyIngest(FunctionCallInfo fcinfo, Jsonb *payload, char *event_type,
 						  const char *routed_scan_ref);
 extern Datum IdenfyReject(FunctionCallInfo fcinfo, Jsonb *payload, const char *body,

@@ -22,9 +22,12 @@
  * connection (up to LOAD_GROUP_RECORDS) also share one statement, a
  * "group": their texts go as one jsonb[] parameter in binary array format
  * (each element is the version byte 1 and the record's own bytes) and the
- * statement calls idenfy_ingest() once per element, in order
- * (SQL_GROUP): one Bind/Execute, portal and result per group instead of
- * per record, about 8% of the server's time per record in bench/load.sh.
+ * statement calls idenfy_ingest_many() on the array (SQL_MANY; with an
+ * extension older than 1.5.0, idenfy_ingest() once per element, in order:
+ * SQL_GROUP): one Bind/Execute, portal and result per group instead of
+ * per record, about 8% of the server's time per record in bench/load.sh,
+ * and with idenfy_ingest_many one SECURITY DEFINER call instead of one per
+ * record.
  * A group fails as a whole, as its transaction would anyway.  When a
  * record of such a batch fails, the server aborts the transaction, and
  * the batch is run again in careful mode, where each record runs between
@@ -176,6 +179,14 @@
 	" FROM ROWS FROM (pg_catalog.unnest($1::jsonb[]), pg_catalog.unnest($2::text[]))" \
 	" WITH ORDINALITY AS u(doc, event_type, n)," \
 	" LATERAL idenfy_ingest(u.doc -> $3::text, u.event_type) AS r"
+
+/* the same with idenfy_ingest_many (extension 1.5.0): one call per group */
+#define SQL_MANY \
+	"SELECT m.ord, m.scan_ref, m.outcome FROM idenfy_ingest_many($1::jsonb[], $2::text[]) AS m"
+#define SQL_MANY_WRAPPED \
+	"SELECT m.ord, m.scan_ref, m.outcome FROM idenfy_ingest_many(ARRAY(" \
+	"SELECT u.doc -> $3::text FROM pg_catalog.unnest($1::jsonb[]) WITH ORDINALITY AS u(doc, n)" \
+	" ORDER BY u.n), $2::text[]) AS m"
 
 /* built-in type OIDs, for the binary arrays of a group */
 #define LOAD_JSONBOID			3802
@@ -2008,6 +2019,24 @@ Connect(Loader *L)
 	return conn;
 }
 
+/* Prepare a statement; false when a function it names does not exist. */
+static bool
+PrepareIfDefined(PGconn *conn, const char *name, const char *sql)
+{
+	PGresult   *res = PQprepare(conn, name, sql, 0, NULL);
+	bool		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (!ok && !(sqlstate && strcmp(sqlstate, "42883") == 0))
+	{
+		fprintf(stderr, "%s: could not prepare \"%s\": %s", progname, sql,
+				PQresultErrorMessage(res));
+		exit(2);
+	}
+	PQclear(res);
+	return ok;
+}
+
 /* Prepare the statements; exit 2 if idenfy_ingest() is not there. */
 static void
 Prepare(PGconn *conn)
@@ -2024,10 +2053,16 @@ Prepare(PGconn *conn)
 	stmts[n++].sql = SQL_INGEST;
 	stmts[n].name = STMT_INGEST_WRAPPED;
 	stmts[n++].sql = SQL_INGEST_WRAPPED;
-	stmts[n].name = STMT_GROUP;
-	stmts[n++].sql = SQL_GROUP;
-	stmts[n].name = STMT_GROUP_WRAPPED;
-	stmts[n++].sql = SQL_GROUP_WRAPPED;
+	/* a group: one call of idenfy_ingest_many, or before 1.5.0 one idenfy_ingest per element */
+	if (!PrepareIfDefined(conn, STMT_GROUP, SQL_MANY) ||
+		!PrepareIfDefined(conn, STMT_GROUP_WRAPPED, SQL_MANY_WRAPPED))
+	{
+		PQclear(PQexec(conn, "DEALLOCATE ALL"));
+		stmts[n].name = STMT_GROUP;
+		stmts[n++].sql = SQL_GROUP;
+		stmts[n].name = STMT_GROUP_WRAPPED;
+		stmts[n++].sql = SQL_GROUP_WRAPPED;
+	}
 	for (i = CMD_BEGIN; i <= CMD_COMMIT; i++)
 	{
 		stmts[n].name = control_stmts[i].name;

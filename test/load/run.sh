@@ -536,6 +536,23 @@ run --jobs 65 "$TMP/single.json"
 check "--jobs 65: usage error, exit 2" \
 	eval 'test "$rc" = 2 && grep -q "invalid value \"65\" for --jobs" "$TMP/err"'
 
+# --- an older extension -----------------------------------------------------------
+
+# before 1.5.0 there is no idenfy_ingest_many: a group calls idenfy_ingest once per record
+sql "DROP EXTENSION IF EXISTS idenfy CASCADE" 2>/dev/null
+sql "CREATE EXTENSION idenfy VERSION '1.4.0'"
+{
+	line approved-final.json old-1
+	line denied-final.json old-2
+	echo "{\"event_type\": \"IDENTIFICATION_AUTO_FINISHED\", \"payload\": $(line suspected-nonfinal.json old-3)}"
+} >"$TMP/old.ndjson"
+run -q --json "$TMP/old.ndjson"
+check "extension 1.4.0 (no idenfy_ingest_many): 3 records created, plain and wrapped" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 3 -a "$(rows)" = "3 3"
+check "extension 1.4.0: the wrapper's event type stored" \
+	test "$(sql "SELECT event_type FROM idenfy.callback WHERE scan_ref = 'old-3'")" = IDENTIFICATION_AUTO_FINISHED
+reset_db
+
 # --- connection and usage errors -----------------------------------------------
 
 # one statement for several records (a group): each keeps its own event type, none where it has none
