@@ -343,7 +343,6 @@ typedef struct IdenfyTables
 	Oid			document_expiration;
 	Oid			document_expiration_pkey;	/* (scan_ref, threshold_raw) */
 	Oid			callback_id_seq;
-	AttrNumber	v_scan_ref;
 	AttrNumber	v_client_id;
 	AttrNumber	v_decision;
 	AttrNumber	v_final;

@@ -106,7 +106,6 @@ IdenfyGetTables(void)
 		tables.document_expiration = Find("document_expiration", nsp);
 		tables.document_expiration_pkey = Find("document_expiration_pkey", nsp);
 		tables.callback_id_seq = Find("callback_id_seq", nsp);
-		tables.v_scan_ref = Column(tables.verification, "scan_ref");
 		tables.v_client_id = Column(tables.verification, "client_id");
 		tables.v_decision = Column(tables.verification, "decision");
 		tables.v_final = Column(tables.verification, "final");
