@@ -7,9 +7,10 @@
  * Used where a statement through SPI would cost more than the work itself:
  * the lookups of one scanRef (lookup.c), the stored state that ingest reads
  * and locks before each callback, and the plain inserts of a new
- * verification's first history row and document (store.c).  The OIDs are found by
- * name in the schema idenfy, and again after any relcache invalidation of
- * one of them (an upgrade that rebuilds an index, DROP EXTENSION).
+ * verification's first history row and document (store.c).  The OIDs are
+ * found by name in the schema idenfy, and again after any relcache
+ * invalidation of one of them (an upgrade that rebuilds an index, DROP
+ * EXTENSION).
  *
  *-------------------------------------------------------------------------
  */
