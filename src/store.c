@@ -1203,12 +1203,16 @@ InsertDocument(const Datum *values, const char *nulls)
 	Oid			types[DOCUMENT_NPARAMS];
 	int			i;
 
-	names[0] = "scan_ref";
-	types[0] = TEXTOID;
-	for (i = 0; i < (int) lengthof(document_columns); i++)
+	/* the columns and their types: needed only to (re)prepare the target */
+	if (!target.valid)
 	{
-		names[1 + i] = document_columns[i].name;
-		types[1 + i] = ColumnType(&document_columns[i]);
+		names[0] = "scan_ref";
+		types[0] = TEXTOID;
+		for (i = 0; i < (int) lengthof(document_columns); i++)
+		{
+			names[1 + i] = document_columns[i].name;
+			types[1 + i] = ColumnType(&document_columns[i]);
+		}
 	}
 	return IdenfyInsertRow(&target, types, values, nulls);
 }

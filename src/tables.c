@@ -248,6 +248,8 @@ RowTargetPrepare(IdenfyRowTarget *target, const Oid *types)
 /*
  * IdenfyInsertRow: insert one row into target's table; values[i] (of type
  * types[i], NULL when nulls[i] is 'n', as for SPI) is column names[i].
+ * names and types are read only while target is not valid (first use, or
+ * after an invalidation).
  * false, having done nothing, when the table is not as the extension made
  * it: the caller then runs its INSERT statement.
  */
