@@ -23,6 +23,11 @@ SELECT pg_describe_object(d.classid, d.objid, 0) AS uncommented
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'idenfy')
    AND d.deptype = 'e'
    AND obj_description(d.objid, d.classid::regclass::text) IS NULL
+   -- the implicit row and array types (members too since PostgreSQL 17) have none
+   AND NOT (d.classid = 'pg_type'::regclass AND EXISTS
+            (SELECT 1 FROM pg_type t
+              WHERE t.oid = d.objid
+                AND (t.typrelid <> 0 OR EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid))))
  ORDER BY 1;
 
 -- ... and so do the triggers and columns that carry rules

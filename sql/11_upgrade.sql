@@ -174,4 +174,4 @@ SELECT count(*) AS have_after_analyze FROM pg_stats s
 SELECT (SELECT count(*) FROM pg_stats WHERE schemaname = 'idenfy') =
        (SELECT count(*) FROM t.stats_1_4 s
           JOIN pg_attribute a ON a.attrelid = ('idenfy.' || s.tablename)::regclass AND a.attname = s.attname
-         WHERE a.attstattarget <> 0) AS other_columns_keep_theirs;
+         WHERE a.attstattarget IS DISTINCT FROM 0) AS other_columns_keep_theirs;  -- NULL: default, since PostgreSQL 17

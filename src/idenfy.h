@@ -311,7 +311,12 @@ extern const char *IdenfyDecisionName(IdenfyDecision decision);
 /* read.c */
 extern bool IdenfyReadCallback(Jsonb *payload, const char *event_type,
 							   IdenfyCallback *cb, IdenfyReadError *err);
+#if PG_VERSION_NUM >= 180000
+/* PostgreSQL 18: pg_attribute_noreturn() is gone; pg_noreturn comes first */
+pg_noreturn extern void IdenfyRaiseReadError(const IdenfyReadError *err);
+#else
 extern void IdenfyRaiseReadError(const IdenfyReadError *err) pg_attribute_noreturn();
+#endif
 extern char *IdenfyPayloadScanRef(Jsonb *payload);
 extern bool IdenfyParseIsoDate(const char *s, int *year, int *month, int *day);
 extern bool IdenfyUrlExpiry(const char *url, int64 *expires);

@@ -181,7 +181,12 @@ BodyToJsonb(const char *body, int len, IdenfyReadError *err)
 		return NULL;
 	}
 	cstr = pnstrdup(body, len);
+#if PG_VERSION_NUM >= 170000
+	/* PostgreSQL 17: the context to fill comes first (NULL: a new one) */
+	lex = makeJsonLexContextCstringLen(NULL, cstr, len, GetDatabaseEncoding(), true);
+#else
 	lex = makeJsonLexContextCstringLen(cstr, len, GetDatabaseEncoding(), true);
+#endif
 	e = pg_parse_json(lex, &nullSemAction);
 	if (e != JSON_SUCCESS)
 	{

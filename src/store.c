@@ -902,8 +902,6 @@ IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
 	in.tags = palloc(sizeof(char *) * Max(ntags, 1));
 	for (k = 0; k < 2; k++)
 	{
-		ListCell   *lc;
-
 		foreach(lc, tagslots[k]->list)
 			in.tags[in.ntags++] = lfirst(lc);
 	}

@@ -146,7 +146,12 @@ IdenfyKeyScanBegin(IdenfyKeyScan *ks, Relation heap, Oid indexid, Snapshot snaps
 	ks->index = index_open(indexid, AccessShareLock);
 	ks->nkeys = nkeys;
 	ks->slot = table_slot_create(heap, NULL);
+#if PG_VERSION_NUM >= 180000
+	/* PostgreSQL 18: index_beginscan takes an instrumentation struct (NULL: none) */
+	ks->scan = index_beginscan(heap, ks->index, snapshot, NULL, nkeys, 0);
+#else
 	ks->scan = index_beginscan(heap, ks->index, snapshot, nkeys, 0);
+#endif
 }
 
 /*
@@ -301,7 +306,12 @@ IdenfyInsertRow(IdenfyRowTarget *target, const Oid *types, const Datum *values, 
 	ExecOpenIndices(rri, false);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	if (rri->ri_NumIndices > 0)
+#if PG_VERSION_NUM >= 160000
+		/* PostgreSQL 16: a last argument, onlySummarizing (false: every index) */
+		ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL, false);
+#else
 		ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+#endif
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	ExecDropSingleTupleTableSlot(slot);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/check.sh: run every test of idenfy.
 #
-#   bash test/check.sh            # as root on a fresh Debian 12: installs, builds, tests
+#   bash test/check.sh            # as root on a fresh Debian 12 or 13: installs, builds, tests
 #
 # Sets up everything (test/env.sh), then runs the pg_regress suite (sql/,
 # expected/), the isolation specs (test/specs, test/expected) and the
@@ -9,6 +9,7 @@
 # "N passed, N failed" and a non-zero exit status when anything failed.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+IDENFY_CLEAN_BUILD=1
 setup_all
 trap stop_cluster EXIT
 
@@ -33,6 +34,17 @@ count() {
 	fi
 }
 
+# the build (as root, where check.sh builds): no compiler warning on this major
+if [ -n "${BUILD_WARNINGS:-}" ]; then
+	say "build: PostgreSQL $PGMAJOR"
+	if [ "$BUILD_WARNINGS" -eq 0 ]; then
+		echo "ok 1 - make: 0 compiler warnings on PostgreSQL $PGMAJOR" | tee "$OUT/build.log"
+	else
+		echo "not ok 1 - make: $BUILD_WARNINGS compiler warnings on PostgreSQL $PGMAJOR" | tee "$OUT/build.log"
+	fi
+	count "$OUT/build.log"
+fi
+
 regress_opts="--bindir=$PGBIN --host=$PGHOST --port=$PGPORT --load-extension=idenfy"
 
 say "pg_regress: $(make -s -C "$ROOT" print-REGRESS)"
@@ -53,7 +65,7 @@ for t in "$TREE"/test/t/*.sh "$TREE"/test/load/run.sh; do
 	say "script: ${t#$TREE/}"
 	rc=0
 	as_postgres "cd '$TREE' && PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER=postgres PGDATABASE=postgres \
-		IDENFY_LOAD='$PGBIN/idenfy-load' IDENFY_SERVER_LOG='$RUN/server.log' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
+		PGBIN='$PGBIN' IDENFY_LOAD='$PGBIN/idenfy-load' IDENFY_SERVER_LOG='$RUN/server.log' PATH='$PGBIN:$PATH' bash '$t'" >"$OUT/$name.log" 2>&1 || rc=$?
 	grep -E '^(ok|not ok) [0-9]+' "$OUT/$name.log" || true
 	count "$OUT/$name.log"
 	# a script that dies without saying "not ok" still fails

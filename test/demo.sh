@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/demo.sh: the main job on sample callbacks.
 #
-#   bash test/demo.sh          # as root on a fresh Debian 12: installs, builds, runs
+#   bash test/demo.sh          # as root on a fresh Debian 12 or 13: installs, builds, runs
 #
 # Sets up a throwaway cluster (test/env.sh), creates the database
 # idenfy_demo with the extension, loads the sample callbacks of

@@ -1,22 +1,49 @@
 # test/env.sh: shared set-up of the demo, test and bench commands.
 #
-# Sourced, not run.  On a fresh Debian 12 machine, as root, it installs what
-# is missing (apt-get), builds and installs the extension and the loader, and
-# starts a throwaway PostgreSQL 15 cluster inside the project folder
-# (.run/), owned by the postgres user (initdb and the server refuse root).
-# Afterwards PGHOST, PGPORT and PGUSER point at that cluster.
+# Sourced, not run.  On a fresh Debian 12 or 13 machine, as root, it installs
+# what is missing (apt-get), builds and installs the extension and the loader,
+# and starts a throwaway cluster inside the project folder (.run/), owned by
+# the postgres user (initdb and the server refuse root).  Afterwards PGHOST,
+# PGPORT and PGUSER point at that cluster.
+# The PostgreSQL major: that of PG_CONFIG when set; else IDENFY_PG_MAJOR;
+# else the newest server installed (/usr/lib/postgresql/N/bin/postgres);
+# else, as root, the one Debian's "postgresql" package depends on (15 on
+# Debian 12, 17 on Debian 13), installed.
 # IDENFY_RUN_NAME (default .run) and IDENFY_TEST_PORT (default 54329) let
 # two clusters live side by side (the benchmarks use .run-bench, 54339).
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
 PORT=${IDENFY_TEST_PORT:-54329}
-PACKAGES="postgresql-15 postgresql-server-dev-15 libjson-c-dev libpq-dev pkg-config
-          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time"
 
 say() { printf '==> %s\n' "$*" >&2; }
+
+# pg_major: the major to build and test against (see the header)
+pg_major() {
+	local m
+	if [ -n "${PG_CONFIG:-}" ]; then
+		"$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'
+	elif [ -n "${IDENFY_PG_MAJOR:-}" ]; then
+		echo "$IDENFY_PG_MAJOR"
+	elif m=$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sed -E 's|.*/postgresql/([0-9]+)/.*|\1|' | sort -n | tail -1) && [ -n "$m" ]; then
+		echo "$m"
+	elif [ "$(id -u)" = 0 ]; then
+		[ -n "$(apt-cache policy postgresql 2>/dev/null | grep 'Candidate: [0-9]')" ] ||
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		apt-cache depends postgresql 2>/dev/null | sed -nE 's/^ *Depends: postgresql-([0-9]+)$/\1/p' | head -1
+	fi
+}
+PGMAJOR=$(pg_major)
+[ -n "$PGMAJOR" ] || { say "no PostgreSQL server found (set PG_CONFIG, or run as root to install one)"; exit 2; }
+if [ -n "${PG_CONFIG:-}" ]; then
+	PGBIN=$("$PG_CONFIG" --bindir)
+else
+	PGBIN=/usr/lib/postgresql/$PGMAJOR/bin
+fi
+PACKAGES="postgresql-$PGMAJOR postgresql-server-dev-$PGMAJOR libjson-c-dev libpq-dev pkg-config
+          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time"
+export PGMAJOR PGBIN
 
 as_postgres() {
 	if [ "$(id -u)" = 0 ]; then
@@ -41,13 +68,19 @@ install_packages() {
 	# Debian's postgresql-common creates and starts a "main" cluster on
 	# install; it is not ours and not needed.
 	if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q ' online'; then
-		pg_ctlcluster 15 main stop 2>/dev/null || true
+		pg_ctlcluster $PGMAJOR main stop 2>/dev/null || true
 	fi
 }
 
+# build_install: make and make install; with IDENFY_CLEAN_BUILD=1 a make
+# clean first, so that BUILD_WARNINGS counts every file's warnings.
 build_install() {
-	say "building and installing idenfy"
-	make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config >/dev/null
+	say "building and installing idenfy (PostgreSQL $PGMAJOR, $PGBIN)"
+	BUILD_LOG=$(mktemp /tmp/idenfy-build.XXXXXX)
+	[ -z "${IDENFY_CLEAN_BUILD:-}" ] || make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config clean >/dev/null
+	make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config 2>"$BUILD_LOG" >/dev/null || { cat "$BUILD_LOG" >&2; exit 1; }
+	cat "$BUILD_LOG" >&2
+	BUILD_WARNINGS=$(grep -c 'warning:' "$BUILD_LOG" || true)
 	make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config install >/dev/null
 }
 

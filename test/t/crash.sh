@@ -17,7 +17,7 @@
 # Runs as the postgres user (initdb refuses root).  IDENFY_CRASH_N (default 8000) callbacks,
 # IDENFY_CRASH_AFTER (default 2) seconds of load before the kill.
 source "$(dirname "$0")/lib.bash"
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PGBIN=${PGBIN:-$(pg_config --bindir)}
 N=${IDENFY_CRASH_N:-8000}
 AFTER=${IDENFY_CRASH_AFTER:-2}
 CPORT=${IDENFY_CRASH_PORT:-54359}
