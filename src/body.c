@@ -275,12 +275,19 @@ IdenfyBodyToJsonb(const char *body, int len, IdenfyReadError *err)
 	{
 		/* at the end of the input the lexer leaves token_start NULL */
 		char	   *at = lex->token_start;
+		const char *problem;
 
 		if (at == NULL || at < cstr || at > cstr + len)
 			at = cstr + len;
+		/* a token cut off by the end of the body (a truncated string or word) */
+		if (e == JSON_INVALID_TOKEN && lex->token_terminator != NULL &&
+			lex->token_terminator >= cstr + len)
+			problem = "the input ends inside this token (e.g. an unterminated string)";
+		else
+			problem = JsonProblem(e);
 		BodyFault(err, ERRCODE_INVALID_TEXT_REPRESENTATION,
 				  "callback body is not valid JSON",
-				  psprintf("%s: %s.", Position(body, len, (int) (at - cstr)), JsonProblem(e)));
+				  psprintf("%s: %s.", Position(body, len, (int) (at - cstr)), problem));
 		return NULL;
 	}
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(cstr)));

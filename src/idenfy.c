@@ -133,9 +133,15 @@ CallerReadsDecisions(Oid fn_oid)
 static void
 ResultValues(FunctionCallInfo fcinfo, const IdenfyIngestResult *res, Datum *values, bool *nulls)
 {
+	Oid			outcome;
+
 	nulls[0] = res->scan_ref == NULL || res->scan_ref[0] == '\0';
 	values[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(res->scan_ref);
-	values[1] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(res->outcome)));
+	outcome = IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(res->outcome));
+	/* an extension not yet updated to 1.6.0 has no 'rejected' */
+	if (!OidIsValid(outcome) && res->outcome == OUTCOME_REJECTED)
+		outcome = IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(OUTCOME_QUARANTINED));
+	values[1] = ObjectIdGetDatum(outcome);
 	nulls[1] = false;
 	values[2] = ObjectIdGetDatum(res->decision);
 	nulls[2] = !OidIsValid(res->decision) || !CallerReadsDecisions(fcinfo->flinfo->fn_oid);
