@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PORT=${IDENFY_TEST_PORT:-54329}
 PACKAGES="postgresql-15 postgresql-server-dev-15 libjson-c-dev libpq-dev pkg-config
-          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time"
+          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time python3-flask python3-psycopg-pool curl openssl nodejs $(command -v npm >/dev/null || echo npm)"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -67,7 +67,7 @@ choose_run_dir() {
 	if [ "$TREE" != "$ROOT" ]; then
 		rm -rf "$TREE"
 		mkdir -p "$TREE"
-		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$ROOT/idenfy.control" "$TREE/"
+		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$ROOT/examples" "$ROOT/idenfy.control" "$TREE/"
 		chown -R postgres "$TREE" 2>/dev/null || true
 	fi
 	export RUN TREE
