@@ -24,8 +24,9 @@ function httpStatus(sqlstate) {
 }
 
 const app = express();
-// the exact bytes the signature covers: a Buffer, never parsed, never toString()ed
-app.post('/idenfy/webhook', express.raw({ type: '*/*', limit: '5mb' }), async (req, res) => {
+// the exact bytes the signature covers: a Buffer, never parsed, never toString()ed;
+// whatever the Content-Type (type '*/*' skips a request that has none)
+app.post('/idenfy/webhook', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0); // no body: not a Buffer
   try {
     // a Buffer parameter goes out in binary format: right for bytea (not for $1::jsonb)

@@ -127,11 +127,11 @@ signature_of() {  # signature_of FILE MODE: the Idenfy-Signature to send ("" = n
 http_of() { [ "$1" = rejected ] && echo 401 || echo 200; }
 field() { sed -n "s/.*\"$2\": *\(null\|\"[^\"]*\"\).*/\1/p" "$1" | tr -d '"'; }  # field RESPONSE KEY
 
-# post URL FILE EVENT SIGNATURE: sets HTTP, OUTCOME, SCANREF, ERROR
+# post URL FILE EVENT SIGNATURE [CONTENT-TYPE]: sets HTTP, OUTCOME, SCANREF, ERROR
 post() {
-	local hdr=()
-	[ -n "$4" ] && hdr=(-H "Idenfy-Signature: $4")
-	HTTP=$(curl -sS --max-time 10 -o "$WORK/response" -w '%{http_code}' -H 'Content-Type: application/json' \
+	local hdr=(-H "Content-Type: ${5-application/json}")
+	[ -n "$4" ] && hdr+=(-H "Idenfy-Signature: $4")
+	HTTP=$(curl -sS --max-time 10 -o "$WORK/response" -w '%{http_code}' \
 		-H "Idenfy-Event-Type: $3" "${hdr[@]}" --data-binary @"$2" "$1" 2>/dev/null) || true
 	OUTCOME=$(field "$WORK/response" outcome)
 	SCANREF=$(field "$WORK/response" scanRef)
@@ -272,6 +272,12 @@ for app in flask express; do
 			check "$app: a line for the decision change by $(basename "$file")" "$(lines "$OUT" | tail -1)" "$(tail -1 "$WORK/want-lines")"
 		fi
 	done <<<"$STEPS"
+	# the body is read whatever the Content-Type: none (curl's "Content-Type:"
+	# removes it), or a form's (curl's default for --data-binary)
+	for ct in "" application/x-www-form-urlencoded; do
+		post "$URL" "$FIX/cancelled.json" IDENTIFICATION_CANCELLED "$(sign "$FIX/cancelled.json" "$KEY")" "$ct"
+		check "$app: cancelled.json again, Content-Type '$ct'" "$HTTP $OUTCOME" "200 duplicate"
+	done
 	sleep 1
 	check "$app: one line per decision change, none for duplicate, stale, quarantined, rejected" \
 		"$(lines "$OUT" | md5sum)" "$(md5sum <"$WORK/want-lines")"
