@@ -4,8 +4,9 @@ the raw body and two headers to idenfy_ingest_signed and maps the result to an H
 A second thread LISTENs for decision changes and prints one line per notification.
 
 Environment: DATABASE_URL (or the libpq PG* variables), LISTEN_ADDR (127.0.0.1),
-PORT (8080), IDENFY_CHANNEL (idenfy).  For production run it under a WSGI server
-(gunicorn app:app); `python3 app.py` uses Flask's threaded development server."""
+PORT (8080), IDENFY_CHANNEL (idenfy).  `python3 app.py` runs both in Flask's threaded
+development server; in production serve `app:app` with a WSGI server (gunicorn) and run the
+listener once per deployment, not per worker: python3 -c 'import app; app.listen()'."""
 import json
 import os
 import threading
