@@ -4,7 +4,7 @@ EXTENSION = idenfy
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = idenfy
-OBJS = src/idenfy.o src/read.o src/vocab.o src/rules.o src/store.o src/decision.o src/notify.o src/signed.o src/reprocess.o src/faces.o src/lookup.o src/tables.o
+OBJS = src/idenfy.o src/body.o src/read.o src/vocab.o src/rules.o src/store.o src/decision.o src/notify.o src/signed.o src/reprocess.o src/faces.o src/lookup.o src/tables.o
 DATA = $(wildcard sql/idenfy--*.sql)
 
 # pg_regress: inputs in sql/, outputs in expected/

@@ -31,6 +31,10 @@ SELECT c AS "case", t.try(p) AS result FROM (VALUES
   ('duplicateFaces empty element', '{"scanRef": "b-1", "data": {"duplicateFaces": [""]}}'),
   ('fileUrls array', '{"scanRef": "b-1", "fileUrls": ["x"]}'),
   ('fileUrls value', '{"scanRef": "b-1", "fileUrls": {"FACE": 3}}'),
+  ('fileUrls name 101 chars, null value', jsonb_build_object('scanRef', 'b-1', 'fileUrls', jsonb_build_object(repeat('F', 101), NULL))),
+  ('fileUrls name 10000 chars', jsonb_build_object('scanRef', 'b-1', 'fileUrls', jsonb_build_object(repeat('F', 10000), 'https://x'))),
+  ('fileUrls name with control characters', jsonb_build_object('scanRef', 'b-1', 'fileUrls', jsonb_build_object(E'FA\nCE"\\' || chr(1), 3))),
+  ('fileUrls name 100 chars quoted in part', jsonb_build_object('scanRef', 'b-1', 'fileUrls', jsonb_build_object(repeat('G', 100), 3))),
   ('AML object', '{"scanRef": "b-1", "AML": {}}'),
   ('AML element', '{"scanRef": "b-1", "AML": [1]}'),
   ('AML status flag', '{"scanRef": "b-1", "AML": [{"status": {"serviceUsed": "yes"}}]}'),
@@ -58,7 +62,8 @@ SELECT c AS "case", t.try(p) AS result FROM (VALUES
   -- epoch timestamps
   ('startTime string', '{"scanRef": "b-1", "startTime": "1700736224"}'),
   ('startTime negative', '{"scanRef": "b-1", "startTime": -1}'),
-  ('startTime fraction', '{"scanRef": "b-1", "startTime": 1700736224.5}'),
+  ('startTime fraction negative', '{"scanRef": "b-1", "startTime": -1700736224.5}'),
+  ('startTime fraction huge', '{"scanRef": "b-1", "startTime": 253402300799.9999995}'),
   ('finishTime year 10000', '{"scanRef": "b-1", "finishTime": 253402300800}'),
   ('finishTime huge', '{"scanRef": "b-1", "finishTime": 1e300}'),
   -- a DOCUMENT_EXPIRATION body with a wrong threshold type

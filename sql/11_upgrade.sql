@@ -175,3 +175,36 @@ SELECT (SELECT count(*) FROM pg_stats WHERE schemaname = 'idenfy') =
        (SELECT count(*) FROM t.stats_1_4 s
           JOIN pg_attribute a ON a.attrelid = ('idenfy.' || s.tablename)::regclass AND a.attname = s.attname
          WHERE a.attstattarget IS DISTINCT FROM 0) AS other_columns_keep_theirs;  -- NULL: default, since PostgreSQL 17
+
+-- 1.5.0 -> 1.6.0: five vendor values 1.5.0 keeps verbatim (REVIEW); the outcome rejected; the raw
+-- body entry point.  At 1.5.0 (with the 1.6.0 library) a signature failure still answers quarantined.
+\pset null '(null)'
+SELECT idenfy_signing_key_add('k', 'TestingKey');
+SET idenfy.on_invalid = 'quarantine';
+SELECT scan_ref, outcome FROM idenfy_ingest_signed('{"scanRef": "u6-forged"}'::text, repeat('0', 64));
+RESET idenfy.on_invalid;
+CREATE TABLE t.new_values (scan_ref text, payload jsonb);
+INSERT INTO t.new_values
+SELECT 'u6-' || v, jsonb_set(jsonb_set(t.fx('approved'), '{scanRef}', to_jsonb('u6-' || v)),
+                             '{data,docType}', to_jsonb(v))
+  FROM unnest(ARRAY['LA_WALLET', 'SAMSUNG_WALLET', 'MOJE_ID_CZ', 'SOCIAL_SECURITY_CARD']) v;
+INSERT INTO t.new_values
+SELECT 'u6-NOT_REVIEWED', jsonb_set(jsonb_set(t.fx('approved'), '{scanRef}', '"u6-NOT_REVIEWED"'),
+                                    '{status,overall}', '"NOT_REVIEWED"');
+SELECT n.scan_ref, r.outcome, r.decision FROM t.new_values n, idenfy_ingest(n.payload) r ORDER BY 1;
+SELECT scan_ref, decision, decision_reasons FROM idenfy.verification WHERE scan_ref LIKE 'u6-%' ORDER BY 1;
+ALTER EXTENSION idenfy UPDATE TO '1.6.0';
+SELECT extversion FROM pg_extension WHERE extname = 'idenfy';
+-- still REVIEW until the stored callbacks are read again
+SELECT count(*) AS still_review FROM idenfy.verification WHERE scan_ref LIKE 'u6-%' AND decision = 'REVIEW';
+SELECT reprocessed >= 5 AS reprocessed_them, decision_changed >= 5 AS changed FROM idenfy_reprocess();
+SELECT v.scan_ref, v.decision, v.decision_reasons, v.unknown_values, d.doc_type
+  FROM idenfy.verification v JOIN idenfy.document d USING (scan_ref)
+ WHERE v.scan_ref LIKE 'u6-%' ORDER BY 1;
+-- quarantine rows without a scanRef show NULL in the view; forgeries are counted apart
+SELECT scan_ref, reason FROM idenfy.quarantined WHERE reason = 'signature' ORDER BY id;
+SELECT reason, callbacks >= 1 AS counted FROM idenfy.quarantine_counts WHERE reason = 'signature';
+SET idenfy.on_invalid = 'quarantine';
+SELECT scan_ref, outcome FROM idenfy_ingest_signed('{"scanRef": "u6-forged-2"}'::text, repeat('0', 64));
+SELECT scan_ref, outcome FROM idenfy_ingest_body('{"scanRef": "u6-body",}');
+RESET idenfy.on_invalid;

@@ -104,6 +104,8 @@ SELECT outcome FROM idenfy_ingest(t.fx('approved'));
 CREATE ROLE idenfy_test_analyst2;
 GRANT USAGE ON SCHEMA idenfy TO idenfy_test_analyst2;
 GRANT SELECT ON idenfy.verifications TO idenfy_test_analyst2;
+-- the view's helpers, as the README's recipe grants them (PUBLIC has no EXECUTE since 1.6.0)
+GRANT EXECUTE ON FUNCTION idenfy.mask(text, boolean), idenfy.reader_sees_personal_data() TO idenfy_test_analyst2;
 SET ROLE idenfy_test_analyst2;
 SELECT doc_first_name, doc_last_name, full_name, doc_number, doc_personal_code, doc_dob, address,
        birth_place, client_ip, client_location, doc_type, doc_expiry, decision

@@ -34,8 +34,8 @@ static const char *const recompute_query =
 "    v.unknown_values OPERATOR(pg_catalog.->) 'status.manualDocument' OPERATOR(pg_catalog.->>) 0,"
 "    v.auto_document::pg_catalog.text,"
 "    v.unknown_values OPERATOR(pg_catalog.->) 'status.autoDocument' OPERATOR(pg_catalog.->>) 0),"
-"  (SELECT k FROM pg_catalog.jsonb_object_keys(v.unknown_values) AS k"
-"    ORDER BY pg_catalog.octet_length(k), k COLLATE \"C\" LIMIT 1),"
+"  ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(v.unknown_values) AS k"
+"    ORDER BY pg_catalog.octet_length(k), k COLLATE \"C\"),"
 "  t.tags,"
 "  ARRAY(SELECT COALESCE(p.policy::pg_catalog.text, '')"
 "    FROM pg_catalog.unnest(t.tags) WITH ORDINALITY AS u(tag, i)"
@@ -146,7 +146,12 @@ idenfy_recompute_decisions(PG_FUNCTION_ARGS)
 			in.overall = GetText(row, desc, 4);
 			in.face = GetText(row, desc, 5);
 			in.document = GetText(row, desc, 6);
-			in.unknown_path = GetText(row, desc, 7);
+			{
+				char	  **paths;
+
+				in.nunknown = TextArrayToCStrings(SPI_getbinval(row, desc, 7, &isnull), &paths);
+				in.unknown_paths = (const char **) paths;
+			}
 			in.ntags = TextArrayToCStrings(SPI_getbinval(row, desc, 8, &isnull), &tag_names);
 			in.tags = (const char **) tag_names;
 			TextArrayToCStrings(SPI_getbinval(row, desc, 9, &isnull), &policy_names);

@@ -18,15 +18,20 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
@@ -66,6 +71,13 @@ _PG_init(void)
 							   "idenfy",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("idenfy.max_body_size",
+							"Largest request body idenfy_ingest_body and idenfy_ingest_signed accept.",
+							"A larger body is invalid (SQLSTATE 22001), and quarantined with idenfy.on_invalid = 'quarantine'.",
+							&idenfy_max_body_size,
+							IDENFY_BODY_DEFAULT_SIZE, 1024, IDENFY_BODY_MAX_SIZE,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("idenfy");
 }
 
@@ -83,16 +95,56 @@ Fingerprint(Jsonb *payload, uint8 *out)
 	pg_cryptohash_free(ctx);
 }
 
+/*
+ * CallerReadsDecisions: may the role calling the entry point read stored
+ * decisions otherwise, i.e. execute idenfy_decision(text)?  The entry
+ * points are SECURITY DEFINER: the caller is the outer user.  A caller
+ * that may not gets a NULL decision, so that ingesting a crafted callback
+ * reveals nothing a role could not read.  fn_oid is the entry point's,
+ * in the extension's schema, where idenfy_decision is too.
+ */
+static bool
+CallerReadsDecisions(Oid fn_oid)
+{
+	static Oid	decision_fn = InvalidOid;
+	static uint64 generation = 0;
+
+	if (!OidIsValid(decision_fn) || generation != idenfy_catalog_generation)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		char	   *nspname = get_namespace_name(get_func_namespace(fn_oid));
+
+		decision_fn = LookupFuncName(list_make2(makeString(nspname),
+												makeString("idenfy_decision")),
+									 1, argtypes, true);
+		generation = idenfy_catalog_generation;
+	}
+	if (!OidIsValid(decision_fn))
+		return false;
+#if PG_VERSION_NUM >= 160000
+	/* 16 replaced pg_proc_aclcheck by object_aclcheck */
+	return object_aclcheck(ProcedureRelationId, decision_fn, GetOuterUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#else
+	return pg_proc_aclcheck(decision_fn, GetOuterUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#endif
+}
+
 /* The columns scan_ref, outcome, decision, callback_id of a result. */
 static void
-ResultValues(const IdenfyIngestResult *res, Datum *values, bool *nulls)
+ResultValues(FunctionCallInfo fcinfo, const IdenfyIngestResult *res, Datum *values, bool *nulls)
 {
-	values[0] = CStringGetTextDatum(res->scan_ref);
-	nulls[0] = false;
-	values[1] = ObjectIdGetDatum(IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(res->outcome)));
+	Oid			outcome;
+
+	nulls[0] = res->scan_ref == NULL || res->scan_ref[0] == '\0';
+	values[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(res->scan_ref);
+	outcome = IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(res->outcome));
+	/* an extension not yet updated to 1.6.0 has no 'rejected' */
+	if (!OidIsValid(outcome) && res->outcome == OUTCOME_REJECTED)
+		outcome = IdenfyVocabLookup(VOCAB_OUTCOME, IdenfyOutcomeName(OUTCOME_QUARANTINED));
+	values[1] = ObjectIdGetDatum(outcome);
 	nulls[1] = false;
 	values[2] = ObjectIdGetDatum(res->decision);
-	nulls[2] = !OidIsValid(res->decision);
+	nulls[2] = !OidIsValid(res->decision) || !CallerReadsDecisions(fcinfo->flinfo->fn_oid);
 	values[3] = Int64GetDatum(res->callback_id);
 	nulls[3] = res->callback_id == 0;
 }
@@ -116,7 +168,7 @@ ResultRow(FunctionCallInfo fcinfo, const IdenfyIngestResult *res)
 		fcinfo->flinfo->fn_extra = desc;
 		MemoryContextSwitchTo(old);
 	}
-	ResultValues(res, values, nulls);
+	ResultValues(fcinfo, res, values, nulls);
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
@@ -135,7 +187,7 @@ Reject(Jsonb *payload, const char *body, int bodylen, const char *event_type,
 	IdenfyStoreQuarantine(payload, body, bodylen, event_type, reason, err);
 	SPI_finish();
 	res->scan_ref = IdenfyPayloadScanRef(payload);
-	res->outcome = OUTCOME_QUARANTINED;
+	res->outcome = strcmp(reason, "signature") == 0 ? OUTCOME_REJECTED : OUTCOME_QUARANTINED;
 	res->decision = InvalidOid;
 	res->callback_id = 0;
 }
@@ -287,14 +339,85 @@ idenfy_ingest_routed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * IngestBody: the request body as received, read by body.c (invalid JSON,
+ * invalid text, a body too large are invalid callbacks like any other,
+ * quarantined byte for byte), then ingested.
+ */
+static Datum
+IngestBody(FunctionCallInfo fcinfo, const char *body, int len)
+{
+	char	   *event_type = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	IdenfyReadError err;
+	Jsonb	   *payload;
+
+	memset(&err, 0, sizeof(err));
+	if (body == NULL)
+		return IdenfyIngest(fcinfo, NULL, event_type, NULL);
+	payload = IdenfyBodyToJsonb(body, len, &err);
+	if (payload == NULL)
+		return IdenfyReject(fcinfo, NULL, body, len, event_type, "invalid", &err);
+	return IdenfyIngest(fcinfo, payload, event_type, NULL);
+}
+
+/* idenfy_ingest_body(body bytea, event_type text): store one callback from its raw body */
+PG_FUNCTION_INFO_V1(idenfy_ingest_body);
+Datum
+idenfy_ingest_body(PG_FUNCTION_ARGS)
+{
+	bytea	   *body = PG_ARGISNULL(0) ? NULL : PG_GETARG_BYTEA_PP(0);
+
+	return IngestBody(fcinfo, body ? VARDATA_ANY(body) : NULL, body ? VARSIZE_ANY_EXHDR(body) : 0);
+}
+
+/* idenfy_ingest_body(body text, event_type text): the same for a body passed as text */
+PG_FUNCTION_INFO_V1(idenfy_ingest_body_text);
+Datum
+idenfy_ingest_body_text(PG_FUNCTION_ARGS)
+{
+	text	   *body = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+
+	return IngestBody(fcinfo, body ? VARDATA_ANY(body) : NULL, body ? VARSIZE_ANY_EXHDR(body) : 0);
+}
+
+/* an element of idenfy_ingest_many in the order its scanRef is locked */
+typedef struct ManyElement
+{
+	int			index;			/* 0-based position in the array */
+	const char *scan_ref;		/* NULL: none usable, sorts last */
+} ManyElement;
+
+static int
+ManyElementCompare(const void *a, const void *b)
+{
+	const ManyElement *ea = (const ManyElement *) a;
+	const ManyElement *eb = (const ManyElement *) b;
+
+	if (ea->scan_ref != NULL && eb->scan_ref != NULL)
+	{
+		int			c = strcmp(ea->scan_ref, eb->scan_ref);
+
+		if (c != 0)
+			return c;
+	}
+	else if (ea->scan_ref != NULL || eb->scan_ref != NULL)
+		return ea->scan_ref != NULL ? -1 : 1;
+	return ea->index - eb->index;
+}
+
+/*
  * idenfy_ingest_many(payloads jsonb[], event_types text[]): idenfy_ingest
- * of each element, in array order, one row per element (ord: its 1-based
+ * of each element, one row per element in array order (ord: its 1-based
  * position).  One call for many callbacks: the SECURITY DEFINER frame,
  * with its pinned search_path, and the function call are paid once, not
  * per callback (idenfy-load sends its groups this way).  event_types NULL:
  * none; otherwise as long as payloads.  Like the calls one by one in one
  * statement: an error (an invalid callback with idenfy.on_invalid =
  * 'error') fails the whole call.
+ *
+ * Lock order: the elements are ingested in the order of their scanRefs
+ * (bytewise; stable, so callbacks of one scanRef keep their array order),
+ * so two calls sharing scanRefs lock them in the same order and cannot
+ * deadlock against each other, or against single calls.
  */
 PG_FUNCTION_INFO_V1(idenfy_ingest_many);
 Datum
@@ -307,6 +430,8 @@ idenfy_ingest_many(PG_FUNCTION_ARGS)
 	bool	   *type_nulls = NULL;
 	int			n = 0;
 	int			ntypes = 0;
+	ManyElement *order;
+	IdenfyIngestResult *results;
 	MemoryContext element_cxt;
 	MemoryContext old;
 
@@ -331,27 +456,45 @@ idenfy_ingest_many(PG_FUNCTION_ARGS)
 					 errdetail("event_types is NULL or has one element per payload.")));
 	}
 
-	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "idenfy_ingest_many element",
-										ALLOCSET_DEFAULT_SIZES);
+	order = palloc(sizeof(ManyElement) * Max(n, 1));
+	results = palloc0(sizeof(IdenfyIngestResult) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		IdenfyIngestResult res;
-		Datum		values[5];
-		bool		nulls[5];
+		order[i].index = i;
+		order[i].scan_ref = payload_nulls[i] ? NULL :
+			IdenfyPayloadScanRef(DatumGetJsonbP(payloads[i]));
+	}
+	qsort(order, n, sizeof(ManyElement), ManyElementCompare);
+
+	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "idenfy_ingest_many element",
+										ALLOCSET_DEFAULT_SIZES);
+	for (int k = 0; k < n; k++)
+	{
+		int			i = order[k].index;
+		IdenfyIngestResult *res = &results[i];
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(element_cxt);
 		IngestOne(payload_nulls[i] ? NULL : DatumGetJsonbP(payloads[i]),
 				  types == NULL || type_nulls[i] ? NULL : TextDatumGetCString(types[i]),
-				  NULL, &res);
-		values[0] = Int32GetDatum(i + 1);
-		nulls[0] = false;
-		ResultValues(&res, &values[1], &nulls[1]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				  NULL, res);
 		MemoryContextSwitchTo(old);
+		/* the scanRef outlives the element's memory */
+		res->scan_ref = res->scan_ref ? pstrdup(res->scan_ref) : NULL;
 		MemoryContextReset(element_cxt);
 	}
 	MemoryContextDelete(element_cxt);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5];
+
+		values[0] = Int32GetDatum(i + 1);
+		nulls[0] = false;
+		ResultValues(fcinfo, &results[i], &values[1], &nulls[1]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }
 

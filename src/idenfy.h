@@ -12,7 +12,8 @@
  *	 store.c   lock the verification and read its state (index scans), then
  *			   SPI writes: history, current state, children
  *	 tables.c  our tables and indexes by OID, equality scans of an index
- *	 signed.c  signed bodies: HMAC check, then JSON parse, then ingest
+ *	 body.c    raw request bodies -> jsonb, by our own checks (never quoted)
+ *	 signed.c  signed bodies: HMAC check, then body.c, then ingest
  *	 decision.c stored decisions recomputed (tag policy changes)
  *	 reprocess.c stored callbacks re-applied (after an upgrade adds values)
  *	 faces.c   connected groups of duplicate-face links (union-find)
@@ -171,6 +172,7 @@ typedef struct IdenfyValue
 	IdenfyLabel label;			/* labels */
 	bool		boolean;
 	int64		epoch;			/* Unix seconds */
+	int32		epoch_usec;		/* ... and microseconds (a fractional epoch) */
 	Datum		numeric;		/* risk score */
 	Jsonb	   *json;			/* objects kept whole */
 	List	   *list;			/* string lists, label lists (char *) */
@@ -254,7 +256,8 @@ typedef enum IdenfyOutcome
 	OUTCOME_STALE,
 	OUTCOME_DUPLICATE,
 	OUTCOME_QUARANTINED,
-	OUTCOME_ERASED
+	OUTCOME_ERASED,
+	OUTCOME_REJECTED			/* signature failure, kept in quarantine (1.6.0) */
 } IdenfyOutcome;
 
 typedef enum IdenfyDecision
@@ -295,7 +298,8 @@ typedef struct IdenfyDecisionInput
 	const char *overall;		/* NULL when null or unknown to our enum type */
 	const char *face;			/* manual when present, else auto; NULL when null */
 	const char *document;
-	const char *unknown_path;	/* first unknown value's path, NULL if none */
+	int			nunknown;
+	const char **unknown_paths;	/* paths of unknown values, in jsonb key order */
 	int			ntags;
 	const char **tags;			/* fraud then mismatch tags (known ones) */
 	const int  *tag_policies;	/* per tag: an IdenfyDecision, -1 when no policy row */
@@ -307,6 +311,13 @@ extern IdenfyDecision IdenfyDecide(const IdenfyDecisionInput *in,
 								   List **reasons);
 extern const char *IdenfyOutcomeName(IdenfyOutcome outcome);
 extern const char *IdenfyDecisionName(IdenfyDecision decision);
+
+/* body.c: the raw request body */
+extern Jsonb *IdenfyBodyToJsonb(const char *body, int len, IdenfyReadError *err);
+extern int	idenfy_max_body_size;
+
+#define IDENFY_BODY_DEFAULT_SIZE (1024 * 1024)
+#define IDENFY_BODY_MAX_SIZE (16 * 1024 * 1024)
 
 /* read.c */
 extern bool IdenfyReadCallback(Jsonb *payload, const char *event_type,

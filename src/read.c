@@ -25,10 +25,13 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
+#include "datatype/timestamp.h"
 
 #include "idenfy.h"
 
 #define IDENFY_IP_MAX 39
+#define IDENFY_FILE_NAME_MAX 100	/* keys of fileUrls, additionalStepPdfUrls */
+#define IDENFY_QUOTED_KEY_MAX 64	/* bytes of such a key quoted in a message */
 #define IDENFY_LIST_TEXT_MAX 255	/* our cap on legacy reason strings */
 
 typedef enum FieldKind
@@ -276,6 +279,44 @@ ChildPath(const char *parent, const char *key)
 	return psprintf("%s.%s", parent, key);
 }
 
+/*
+ * QuotedKey: a key of the callback's own (a file name) as it may appear in
+ * a JSON path of a message: control characters, quotes and backslashes
+ * escaped as in JSON, at most IDENFY_QUOTED_KEY_MAX bytes, then "...".
+ */
+static char *
+QuotedKey(const char *key)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = key; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (buf.len >= IDENFY_QUOTED_KEY_MAX)
+		{
+			/* cut on a character boundary */
+			buf.len = pg_mbcliplen(buf.data, buf.len, IDENFY_QUOTED_KEY_MAX);
+			buf.data[buf.len] = '\0';
+			appendStringInfoString(&buf, "...");
+			break;
+		}
+		if (c == '"' || c == '\\')
+			appendStringInfo(&buf, "\\%c", c);
+		else if (c == '\n')
+			appendStringInfoString(&buf, "\\n");
+		else if (c == '\t')
+			appendStringInfoString(&buf, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			appendStringInfo(&buf, "\\u%04x", c);
+		else
+			appendStringInfoChar(&buf, c);
+	}
+	return buf.data;
+}
+
 static char *
 ElementPath(const char *parent, const char *key, int i)
 {
@@ -349,11 +390,19 @@ RequireIp(ReadState *rs, const JsonbValue *v, const char *path, char **out)
 						 IDENFY_IP_MAX, len));
 }
 
+/*
+ * RequireEpoch: Unix seconds, whole or with a fraction (the vendor sent
+ * "startTime": 1554726960.324056 until April 2019), from 0 to
+ * IDENFY_EPOCH_MAX; the fraction is kept to the microsecond (rounded
+ * half up, as timestamptz input rounds).
+ */
 static bool
-RequireEpoch(ReadState *rs, const JsonbValue *v, const char *path, int64 *out)
+RequireEpoch(ReadState *rs, const JsonbValue *v, const char *path, int64 *secs, int32 *usecs)
 {
 	char	   *digits;
 	int64		value = 0;
+	int64		frac = 0;
+	int			nfrac = 0;
 	char	   *p;
 
 	if (v->type != jbvNumeric)
@@ -362,23 +411,39 @@ RequireEpoch(ReadState *rs, const JsonbValue *v, const char *path, int64 *out)
 		goto bad;
 	/* numeric_normalize drops trailing fractional zeros: "12.0" -> "12" */
 	digits = numeric_normalize(v->val.numeric);
-	if (digits[0] == '\0' || strlen(digits) > 12)
-		goto bad;
-	for (p = digits; *p; p++)
-	{
-		if (*p < '0' || *p > '9')
-			goto bad;
+	for (p = digits; *p >= '0' && *p <= '9' && p - digits <= 12; p++)
 		value = value * 10 + (*p - '0');
-	}
-	if (value > IDENFY_EPOCH_MAX)
+	if (p == digits || p - digits > 12)
 		goto bad;
-	*out = value;
+	if (*p == '.')
+	{
+		for (p++; *p >= '0' && *p <= '9'; p++, nfrac++)
+		{
+			if (nfrac < 6)
+				frac = frac * 10 + (*p - '0');
+			else if (nfrac == 6 && *p >= '5')
+				frac++;			/* round half up to the microsecond */
+		}
+		if (nfrac == 0)
+			goto bad;
+		for (; nfrac < 6; nfrac++)
+			frac *= 10;
+		if (frac == USECS_PER_SEC)
+		{
+			value++;
+			frac = 0;
+		}
+	}
+	if (*p != '\0' || value > IDENFY_EPOCH_MAX)
+		goto bad;
+	*secs = value;
+	*usecs = (int32) frac;
 	return true;
 
 bad:
 	return Fail(rs, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
 				psprintf("callback field \"%s\" is not a Unix timestamp", path),
-				psprintf("Expected a whole number of seconds from 0 to " INT64_FORMAT " (UTC), or null.",
+				psprintf("Expected a number of seconds from 0 to " INT64_FORMAT " (UTC), whole or with a fraction, or null.",
 						 IDENFY_EPOCH_MAX));
 }
 
@@ -477,22 +542,25 @@ ReadUrlMap(ReadState *rs, const JsonbValue *v, const char *key, int source)
 	{
 		IdenfyFileUrl *f;
 		char	   *name;
+		int			nchars;
 
 		if (tok != WJB_KEY)
 			continue;
 		tok = JsonbIteratorNext(&it, &val, true);
 		Assert(tok == WJB_VALUE);
-		name = pnstrdup(k.val.string.val, k.val.string.len);
+		nchars = pg_mbstrlen_with_len(k.val.string.val, k.val.string.len);
+		if (nchars == 0 || nchars > IDENFY_FILE_NAME_MAX)
+			return Fail(rs, ERRCODE_INVALID_PARAMETER_VALUE, key,
+						psprintf("callback field \"%s\" has a file name of %d characters", key, nchars),
+						psprintf("File names (FRONT, FACE, UTILITY_BILL, ...) have 1 to %d characters.",
+								 IDENFY_FILE_NAME_MAX));
 		if (val.type == jbvNull)
 			continue;
-		if (k.val.string.len == 0 || k.val.string.len > 100)
-			return Fail(rs, ERRCODE_INVALID_PARAMETER_VALUE, key,
-						psprintf("callback field \"%s\" has a file name of %d bytes", key, k.val.string.len),
-						pstrdup("File names (FRONT, FACE, UTILITY_BILL, ...) have 1 to 100 characters."));
+		name = pnstrdup(k.val.string.val, k.val.string.len);
 		f = palloc0(sizeof(IdenfyFileUrl));
 		f->source = source;
 		f->name = name;
-		if (!RequireString(rs, &val, 0, ChildPath(key, name), &f->url))
+		if (!RequireString(rs, &val, 0, ChildPath(key, QuotedKey(name)), &f->url))
 			return false;
 		f->has_expiry = IdenfyUrlExpiry(f->url, &f->expires);
 		rs->cb->file_urls = lappend(rs->cb->file_urls, f);
@@ -642,7 +710,7 @@ ReadField(ReadState *rs, const Field *f, const JsonbValue *v, const char *parent
 			tmp.boolean = v->val.boolean;
 			break;
 		case K_EPOCH:
-			if (!RequireEpoch(rs, v, PATH(), &tmp.epoch))
+			if (!RequireEpoch(rs, v, PATH(), &tmp.epoch, &tmp.epoch_usec))
 				return false;
 			break;
 		case K_NUMBER:
@@ -902,11 +970,11 @@ IdenfyPayloadScanRef(Jsonb *payload)
 	JsonbValue *v;
 
 	if (payload == NULL || !JB_ROOT_IS_OBJECT(payload) || JB_ROOT_IS_SCALAR(payload))
-		return pstrdup("");
+		return NULL;
 	v = getKeyJsonValueFromContainer(&payload->root, "scanRef", 7, NULL);
-	if (v == NULL || v->type != jbvString ||
+	if (v == NULL || v->type != jbvString || v->val.string.len == 0 ||
 		v->val.string.len > IDENFY_SCAN_REF_MAX)
-		return pstrdup("");
+		return NULL;
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 

@@ -20,6 +20,7 @@ static const char *const outcome_names[] = {
 	[OUTCOME_UPDATED] = "updated",
 	[OUTCOME_STALE] = "stale",
 	[OUTCOME_DUPLICATE] = "duplicate",
+	[OUTCOME_REJECTED] = "rejected",
 	[OUTCOME_QUARANTINED] = "quarantined",
 	[OUTCOME_ERASED] = "erased",
 };
@@ -151,9 +152,10 @@ IdenfyDecide(const IdenfyDecisionInput *in, List **reasons)
 	}
 
 	/* 5 */
-	if (in->unknown_path != NULL)
+	if (in->nunknown > 0)
 	{
-		*reasons = lappend(*reasons, psprintf("UNKNOWN_VALUE:%s", in->unknown_path));
+		for (i = 0; i < in->nunknown; i++)
+			*reasons = lappend(*reasons, psprintf("UNKNOWN_VALUE:%s", in->unknown_paths[i]));
 		return DECISION_REVIEW;
 	}
 

@@ -8,22 +8,18 @@
  * The keys live in idenfy.signing_key, readable by the owner only; the
  * entry points are SECURITY DEFINER.  Every key is tried (rotation: several
  * may be active) and every comparison runs in constant time, whatever
- * matched before.  Nothing of the body is ever quoted in a message: a body
- * that is not JSON is reported by line and byte offset only.
+ * matched before.  The verified body is read by body.c, which never
+ * quotes it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "common/hmac.h"
-#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/resowner.h"
 
 #include "idenfy.h"
 
@@ -119,148 +115,6 @@ SignatureMatches(const uint8 *body, size_t len, const uint8 *signature, int *nke
 	return match;
 }
 
-static const char *
-JsonProblem(JsonParseErrorType e)
-{
-	switch (e)
-	{
-		case JSON_ESCAPING_INVALID:
-			return "an invalid escape sequence";
-		case JSON_ESCAPING_REQUIRED:
-			return "a control character that must be escaped";
-		case JSON_EXPECTED_ARRAY_FIRST:
-		case JSON_EXPECTED_ARRAY_NEXT:
-			return "an array element or \"]\" was expected";
-		case JSON_EXPECTED_COLON:
-			return "\":\" was expected";
-		case JSON_EXPECTED_END:
-			return "the JSON value ends and more follows";
-		case JSON_EXPECTED_JSON:
-			return "a JSON value was expected";
-		case JSON_EXPECTED_MORE:
-			return "the input ends too early";
-		case JSON_EXPECTED_OBJECT_FIRST:
-		case JSON_EXPECTED_STRING:
-			return "a string (an object key) or \"}\" was expected";
-		case JSON_EXPECTED_OBJECT_NEXT:
-			return "\",\" or \"}\" was expected";
-		case JSON_INVALID_TOKEN:
-			return "an invalid token (e.g. an unquoted word)";
-		case JSON_UNICODE_CODE_POINT_ZERO:
-			return "\\u0000, which PostgreSQL cannot store";
-		case JSON_UNICODE_ESCAPE_FORMAT:
-			return "a malformed \\u escape";
-		case JSON_UNICODE_HIGH_ESCAPE:
-		case JSON_UNICODE_HIGH_SURROGATE:
-		case JSON_UNICODE_LOW_SURROGATE:
-			return "an invalid Unicode surrogate pair";
-		default:
-			return "invalid JSON";
-	}
-}
-
-/*
- * BodyToJsonb: the verified body as jsonb, or *err filled.  The body must be
- * valid in the database encoding, contain no NUL byte, and be JSON.
- */
-static Jsonb *
-BodyToJsonb(const char *body, int len, IdenfyReadError *err)
-{
-	JsonLexContext *lex;
-	JsonParseErrorType e;
-	char	   *cstr;
-
-	if (memchr(body, '\0', len) != NULL ||
-		!pg_verify_mbstr(GetDatabaseEncoding(), body, len, true))
-	{
-		err->sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
-		err->path = "$";
-		err->message = "callback body is not valid text";
-		err->detail = psprintf("The body of %d bytes has a NUL byte or a byte sequence invalid in encoding %s.",
-							   len, GetDatabaseEncodingName());
-		return NULL;
-	}
-	cstr = pnstrdup(body, len);
-#if PG_VERSION_NUM >= 170000
-	/* PostgreSQL 17: the context to fill comes first (NULL: a new one) */
-	lex = makeJsonLexContextCstringLen(NULL, cstr, len, GetDatabaseEncoding(), true);
-#else
-	lex = makeJsonLexContextCstringLen(cstr, len, GetDatabaseEncoding(), true);
-#endif
-	e = pg_parse_json(lex, &nullSemAction);
-	if (e != JSON_SUCCESS)
-	{
-		err->sqlstate = ERRCODE_INVALID_TEXT_REPRESENTATION;
-		err->path = "$";
-		err->message = "callback body is not valid JSON";
-		err->detail = psprintf("At line %d, byte %d of the line (byte %d of the body): %s.",
-							   lex->line_number,
-							   (int) (lex->token_start - lex->line_start) + 1,
-							   (int) (lex->token_start - cstr) + 1,
-							   JsonProblem(e));
-		return NULL;
-	}
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(cstr)));
-}
-
-/*
- * ParseBody: BodyToJsonb, and with idenfy.on_invalid = 'quarantine' also
- * any error the conversion raises (a body nested too deeply, a number out
- * of numeric's range: SQLSTATE classes 22 and 54) becomes an IdenfyReadError,
- * inside a subtransaction; any other error (out of memory, a cancel) is
- * raised as usual.
- * The error's own text is not kept: it could quote the body.
- */
-static Jsonb *
-ParseBody(const char *body, int len, IdenfyReadError *err)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	Jsonb	   *result = NULL;
-
-	if (idenfy_on_invalid != IDENFY_ON_INVALID_QUARANTINE)
-		return BodyToJsonb(body, len, err);
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		result = BodyToJsonb(body, len, err);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
-		/* only a fault of the body is quarantined; out of memory, a cancel, ... are raised */
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
-			ReThrowError(edata);
-
-		err->sqlstate = edata->sqlerrcode;
-		err->path = "$";
-		err->message = "callback body could not be converted to jsonb";
-		err->detail = psprintf("The conversion failed with SQLSTATE %s (%s).",
-							   unpack_sql_state(edata->sqlerrcode),
-							   edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX ? "nested too deeply" :
-							   edata->sqlerrcode == ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE ? "a number out of range" :
-							   edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED ? "a size limit" : "other");
-		FreeErrorData(edata);
-		result = NULL;
-	}
-	PG_END_TRY();
-	return result;
-}
-
 static Datum
 IngestSigned(FunctionCallInfo fcinfo, const char *body, int len)
 {
@@ -318,7 +172,7 @@ IngestSigned(FunctionCallInfo fcinfo, const char *body, int len)
 		return IdenfyReject(fcinfo, NULL, body, len, event_type, "signature", &err);
 	}
 
-	payload = ParseBody(body, len, &err);
+	payload = IdenfyBodyToJsonb(body, len, &err);
 	if (payload == NULL)
 		return IdenfyReject(fcinfo, NULL, body, len, event_type, "invalid", &err);
 	return IdenfyIngest(fcinfo, payload, event_type, NULL);

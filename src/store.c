@@ -633,7 +633,8 @@ ColumnValue(const IdenfyCallback *cb, const Column *c, Datum *value, char *null)
 			*value = BoolGetDatum(v->boolean);
 			break;
 		case C_TIMESTAMPTZ:
-			*value = IdenfyEpochToTimestamptz(v->epoch);
+			*value = TimestampTzGetDatum(DatumGetTimestampTz(IdenfyEpochToTimestamptz(v->epoch)) +
+										 v->epoch_usec);
 			break;
 		case C_INET:
 			*value = DirectFunctionCall1(inet_in, CStringGetDatum(v->str));
@@ -863,6 +864,20 @@ IdenfyLoadState(const IdenfyCallback *cb, IdenfyStoredState *state)
 	UnregisterSnapshot(snapshot);
 }
 
+/* jsonb key order: shorter first, then bytewise */
+static int
+PathCompare(const void *a, const void *b)
+{
+	const char *pa = *(const char *const *) a;
+	const char *pb = *(const char *const *) b;
+	size_t		la = strlen(pa);
+	size_t		lb = strlen(pb);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(pa, pb);
+}
+
 /*
  * IdenfyDecideCallback: the decision rules applied to a callback about to
  * become the current state, with the tag policies looked up (only when the
@@ -888,15 +903,19 @@ IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
 	in.overall = OidIsValid(cb->v[SLOT_OVERALL].label.oid) ? cb->v[SLOT_OVERALL].label.raw : NULL;
 	in.face = mf->present ? mf->label.raw : cb->v[SLOT_AUTO_FACE].label.raw;
 	in.document = md->present ? md->label.raw : cb->v[SLOT_AUTO_DOCUMENT].label.raw;
-	/* the first unknown path in jsonb key order (shorter first), as decision.c reads it back */
+	/* every unknown path once, in jsonb key order, as decision.c reads them back */
+	in.unknown_paths = palloc(sizeof(char *) * Max(list_length(cb->unknown), 1));
 	foreach(lc, cb->unknown)
 	{
 		const char *path = ((IdenfyUnknown *) lfirst(lc))->path;
 
-		if (in.unknown_path == NULL || strlen(path) < strlen(in.unknown_path) ||
-			(strlen(path) == strlen(in.unknown_path) && strcmp(path, in.unknown_path) < 0))
-			in.unknown_path = path;
+		for (i = 0; i < in.nunknown; i++)
+			if (strcmp(in.unknown_paths[i], path) == 0)
+				break;
+		if (i == in.nunknown)
+			in.unknown_paths[in.nunknown++] = path;
 	}
+	qsort(in.unknown_paths, in.nunknown, sizeof(char *), PathCompare);
 
 	in.ntags = 0;
 	in.tags = palloc(sizeof(char *) * Max(ntags, 1));
@@ -907,7 +926,7 @@ IdenfyDecideCallback(const IdenfyCallback *cb, List **reasons)
 	}
 
 	/* policies only matter past rule 5, and only when there are tags */
-	if (in.ntags > 0 && in.final && in.unknown_path == NULL)
+	if (in.ntags > 0 && in.final && in.nunknown == 0)
 	{
 		int		   *policies = palloc(sizeof(int) * in.ntags);
 		Datum		arg;
@@ -1314,8 +1333,11 @@ IdenfyStoreQuarantine(Jsonb *payload, const char *body, int bodylen,
 {
 	Datum		values[9];
 	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *scan_ref;
 
-	values[0] = CStringGetTextDatum(IdenfyPayloadScanRef(payload));
+	/* part of the primary key (the distribution column): '' when there is none */
+	scan_ref = IdenfyPayloadScanRef(payload);
+	values[0] = CStringGetTextDatum(scan_ref ? scan_ref : "");
 	if (event_type)
 		values[1] = CStringGetTextDatum(event_type);
 	else

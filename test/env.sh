@@ -42,7 +42,7 @@ else
 	PGBIN=/usr/lib/postgresql/$PGMAJOR/bin
 fi
 PACKAGES="postgresql-$PGMAJOR postgresql-server-dev-$PGMAJOR libjson-c-dev libpq-dev pkg-config
-          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time"
+          make gcc libipc-run-perl python3 python3-psycopg sqlsmith time python3-flask python3-psycopg-pool curl openssl nodejs $(command -v npm >/dev/null || echo npm)"
 export PGMAJOR PGBIN
 
 as_postgres() {
@@ -100,7 +100,7 @@ choose_run_dir() {
 	if [ "$TREE" != "$ROOT" ]; then
 		rm -rf "$TREE"
 		mkdir -p "$TREE"
-		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$ROOT/idenfy.control" "$TREE/"
+		cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/bench" "$ROOT/examples" "$ROOT/idenfy.control" "$TREE/"
 		chown -R postgres "$TREE" 2>/dev/null || true
 	fi
 	export RUN TREE

@@ -142,6 +142,7 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
+#include "inputs.h"
 #include "reader.h"
 
 #define LOAD_VERSION			"1.0.0"
@@ -227,18 +228,29 @@ static const struct
 	[CMD_COMMIT] = {"idenfy_load_commit", "COMMIT"},
 };
 
+typedef enum PasswordPrompt
+{
+	PROMPT_AUTO,				/* when the server asks and there is a tty */
+	PROMPT_NEVER,				/* -w */
+	PROMPT_ALWAYS				/* -W: before connecting */
+} PasswordPrompt;
+
 typedef struct Options
 {
 	const char *conninfo;		/* -d; NULL: PG* environment variables */
-	const char *event_type;		/* --event-type; NULL: none */
+	const char *host;			/* -h */
+	const char *port;			/* -p */
+	const char *username;		/* -U */
+	PasswordPrompt prompt;		/* -w, -W */
 	long		batch;
 	int			jobs;			/* --jobs: connections */
-	bool		single;
+	bool		per_record;		/* --transaction-per-record (--single) */
+	bool		single_txn;		/* -1: the whole run one transaction */
 	bool		savepoints;		/* --savepoints: every batch careful */
 	bool		quiet;
 	bool		json;
-	char	  **files;
-	int			nfiles;
+	LoadInput  *args;			/* FILE arguments, each with its -e */
+	int			nargs;
 } Options;
 
 /* A command sent and not yet fully answered. */
@@ -248,6 +260,7 @@ typedef struct PendingCmd
 	bool		skipped;		/* sent behind a failed command: discard */
 	bool		commits;		/* CMD_SYNC ending a --single transaction */
 	bool		careful;		/* CMD_INGEST between SAVEPOINT and RELEASE */
+	bool		discards;		/* CMD_ROLLBACK ending a -1 run that failed */
 	LoadRecord *rec;			/* CMD_INGEST; CMD_GROUP: the first of a list
 								 * linked by next */
 	long		nrecs;			/* records: 1 for CMD_INGEST */
@@ -262,6 +275,17 @@ typedef struct CmdQueue
 	size_t		head;
 	size_t		len;
 } CmdQueue;
+
+/* A record the server rejected, reported when its transaction ends. */
+typedef struct Failure
+{
+	long		seq;			/* its record's, for the input order */
+	SourceLoc	loc;
+	char		sqlstate[6];
+	char	   *primary;
+	char	   *detail;			/* or NULL */
+	char	   *hint;			/* or NULL */
+} Failure;
 
 typedef struct ErrorKind
 {
@@ -291,8 +315,16 @@ typedef struct LoadConn
 	int			flush;			/* last PQflush(): 1 = output left to send */
 	bool		in_txn;			/* BEGIN sent, COMMIT not yet */
 	bool		txn_careful;	/* that transaction uses savepoints */
-	long		in_batch;		/* records sent in that transaction */
-	size_t		batch_bytes;	/* their size, when it is optimistic */
+	LoadRecord *collect;		/* read for the next transaction, in input */
+	LoadRecord *collect_tail;	/* order, not sent yet */
+	long		ncollect;
+	size_t		collect_bytes;
+	LoadRecord *ready;			/* a transaction's records sorted by scanRef,
+								 * being sent (collect is then empty) */
+	Failure    *failures;		/* rejected records of the open transaction */
+	int			nfailures;
+	int			cap_failures;
+	long		rejected;		/* records rejected on this connection */
 	LoadRecord *group;			/* optimistic records not sent yet, for */
 	LoadRecord *group_tail;		/* one CMD_GROUP statement */
 	long		ngroup;
@@ -311,8 +343,10 @@ typedef struct LoadConn
 typedef struct Loader
 {
 	const Options *opt;
+	Inputs	   *inputs;
 	Reader	   *reader;
 	char	   *password;		/* to keep out of messages */
+	char	   *prompted;		/* the password typed at the prompt */
 	LoadConn   *conns;
 	int			nconns;			/* --jobs */
 	LoadRecord *held;			/* read, waiting for room in its connection */
@@ -320,6 +354,7 @@ typedef struct Loader
 
 	long		loaded;
 	long		server_errors;
+	long		rolled_back;	/* -1: records ingested, then rolled back */
 	const char *outcome_names[LOAD_MAX_OUTCOMES];
 	long		outcome_counts[LOAD_MAX_OUTCOMES];
 	int			n_outcomes;
@@ -336,6 +371,7 @@ typedef struct Loader
 static const char *progname = "idenfy-load";
 
 static void Summary(Loader *L);
+static bool HasRoom(LoadConn *c);
 
 /*
  * Helpers
@@ -564,8 +600,16 @@ ReportInputProblem(void *arg, ReaderProblem kind, const SourceLoc *loc,
 {
 	Loader	   *L = arg;
 
-	(void) kind;
 	ClearProgress(L);
+	if (kind == READER_IO_ERROR)
+	{
+		/* an input that cannot be opened or read: named in the summary */
+		if (loc->line > 0)
+			inputs_problem(L->inputs, loc->file, "line %ld: %s", loc->line, msg);
+		else
+			inputs_problem(L->inputs, loc->file, "%s", msg);
+		return;
+	}
 	PrintLoc(loc);
 	fprintf(stderr, "%s\n", msg);
 }
@@ -608,29 +652,81 @@ CountError(Loader *L, const char *sqlstate, const char *message)
 	return true;
 }
 
-/* The server rejected a record. */
+/*
+ * The server rejected a record.  The report waits for the end of the
+ * record's transaction (FlushFailures): the records of a transaction are
+ * sent in scanRef order, and reported in input order.
+ */
 static void
-RecordFailed(Loader *L, const LoadRecord *rec, const PGresult *res)
+RecordFailed(LoadConn *c, const LoadRecord *rec, const PGresult *res)
 {
 	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	Failure    *f;
 
 	if (sqlstate == NULL)
 		sqlstate = "";
 	if (primary == NULL)
 		primary = PQresultErrorMessage(res);
+	if (c->nfailures == c->cap_failures)
+	{
+		int			cap = c->cap_failures ? c->cap_failures * 2 : 16;
+		Failure    *items = Alloc(cap * sizeof(Failure));
 
+		if (c->nfailures > 0)
+			memcpy(items, c->failures, c->nfailures * sizeof(Failure));
+		free(c->failures);
+		c->failures = items;
+		c->cap_failures = cap;
+	}
+	f = &c->failures[c->nfailures++];
+	f->seq = rec->seq;
+	f->loc = rec->loc;
+	snprintf(f->sqlstate, sizeof(f->sqlstate), "%s", sqlstate);
+	f->primary = StrDup(primary);
+	f->detail = detail ? StrDup(detail) : NULL;
+	f->hint = hint ? StrDup(hint) : NULL;
+	c->rejected++;
+}
+
+static int
+CompareFailures(const void *a, const void *b)
+{
+	const Failure *fa = a;
+	const Failure *fb = b;
+
+	return (fa->seq > fb->seq) - (fa->seq < fb->seq);
+}
+
+/* Report the rejected records of the transaction that ended, in input order. */
+static void
+FlushFailures(LoadConn *c)
+{
+	Loader	   *L = c->L;
+
+	if (c->nfailures == 0)
+		return;
+	qsort(c->failures, c->nfailures, sizeof(Failure), CompareFailures);
 	ClearProgress(L);
-	PrintLoc(&rec->loc);
-	fprintf(stderr, "ERROR %s: %s\n", sqlstate, primary);
-	if (detail)
-		fprintf(stderr, "  DETAIL: %s\n", detail);
-	/* the hint is the same for every record with this error: say it once */
-	if (CountError(L, sqlstate, primary) && hint)
-		fprintf(stderr, "  HINT: %s\n", hint);
-	L->server_errors++;
+	for (int i = 0; i < c->nfailures; i++)
+	{
+		Failure    *f = &c->failures[i];
+
+		PrintLoc(&f->loc);
+		fprintf(stderr, "ERROR %s: %s\n", f->sqlstate, f->primary);
+		if (f->detail)
+			fprintf(stderr, "  DETAIL: %s\n", f->detail);
+		/* the hint is the same for every record with this error: say it once */
+		if (CountError(L, f->sqlstate, f->primary) && f->hint)
+			fprintf(stderr, "  HINT: %s\n", f->hint);
+		L->server_errors++;
+		free(f->primary);
+		free(f->detail);
+		free(f->hint);
+	}
+	c->nfailures = 0;
 }
 
 static int
@@ -655,6 +751,8 @@ Fatal(Loader *L, int code, const char *fmt,...)
 {
 	va_list		ap;
 
+	for (int i = 0; i < L->nconns; i++)
+		FlushFailures(&L->conns[i]);
 	ClearProgress(L);
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
@@ -800,7 +898,7 @@ SendGroupStatement(LoadConn *c, LoadRecord *first)
 
 	for (LoadRecord *rec = first; rec != NULL; rec = rec->next)
 	{
-		const char *et = rec->event_type ? rec->event_type : L->opt->event_type;
+		const char *et = rec->event_type ? rec->event_type : rec->input_event_type;
 
 		n++;
 		docs_size += 5 + rec->len;
@@ -823,7 +921,7 @@ SendGroupStatement(LoadConn *c, LoadRecord *first)
 	Put32(&q, 1);
 	for (LoadRecord *rec = first; rec != NULL; rec = rec->next)
 	{
-		const char *et = rec->event_type ? rec->event_type : L->opt->event_type;
+		const char *et = rec->event_type ? rec->event_type : rec->input_event_type;
 
 		Put32(&p, (uint32_t) (rec->len + 1));
 		*p++ = 1;
@@ -860,7 +958,6 @@ SendGroupStatement(LoadConn *c, LoadRecord *first)
 static void
 SendPending(LoadConn *c, const PendingCmd *tmpl)
 {
-	Loader	   *L = c->L;
 	PendingCmd	cmd = *tmpl;
 	int			ok;
 
@@ -873,7 +970,7 @@ SendPending(LoadConn *c, const PendingCmd *tmpl)
 		const char *params[3];
 
 		params[0] = rec->text;
-		params[1] = rec->event_type ? rec->event_type : L->opt->event_type;
+		params[1] = rec->event_type ? rec->event_type : rec->input_event_type;
 		params[2] = rec->payload_key;
 		ok = PQsendQueryPrepared(c->conn,
 								 rec->payload_key ? STMT_INGEST_WRAPPED : STMT_INGEST,
@@ -966,16 +1063,39 @@ EndBatch(LoadConn *c)
 	SendCmd(c, CMD_COMMIT);
 	SendCmd(c, CMD_SYNC);
 	c->in_txn = false;
-	c->in_batch = 0;
-	c->batch_bytes = 0;
 }
 
+/*
+ * -1: every record of the run has been answered; commit if nothing failed
+ * anywhere in the run (no rejected record, no bad record, no input that
+ * could not be read), else roll everything back.
+ */
+static void
+EndSingleTransaction(LoadConn *c)
+{
+	Loader	   *L = c->L;
+	PendingCmd	cmd = {0};
+
+	if (c->rejected > 0 || reader_bad_records(L->reader) > 0 ||
+		L->inputs->nproblems > 0)
+	{
+		cmd.kind = CMD_ROLLBACK;
+		cmd.discards = true;
+		SendPending(c, &cmd);
+	}
+	else
+		SendCmd(c, CMD_COMMIT);
+	SendCmd(c, CMD_SYNC);
+	c->in_txn = false;
+}
+
+/* Send one record of the transaction being sent (ready), or of its own. */
 static void
 SendRecord(LoadConn *c, LoadRecord *rec)
 {
 	Loader	   *L = c->L;
 
-	if (L->opt->single)
+	if (L->opt->per_record)
 	{
 		PendingCmd	sync = {0};
 
@@ -998,13 +1118,117 @@ SendRecord(LoadConn *c, LoadRecord *rec)
 		SendCmd(c, CMD_RELEASE);
 	}
 	else
-	{
-		c->batch_bytes += rec->len;
 		AddToGroup(c, rec);
+}
+
+/*
+ * Lock order.  Every transaction the loader opens locks the verification
+ * rows of its scanRefs in one global order, so that two loads at once
+ * (two idenfy-load runs, or the connections of one with records whose
+ * scanRefs overlap) cannot deadlock: its records are sent sorted by
+ * scanRef, bytewise (the C collation), records without a string scanRef
+ * last, and records of one scanRef in input order (the ordering rules
+ * depend on that order only).  idenfy_ingest_many keeps the order of its
+ * array, or processes it in that same order.
+ */
+static int
+CompareScanRefs(const void *a, const void *b)
+{
+	const LoadRecord *ra = *(const LoadRecord *const *) a;
+	const LoadRecord *rb = *(const LoadRecord *const *) b;
+	int			cmp;
+
+	if (ra->has_scan_ref != rb->has_scan_ref)
+		return ra->has_scan_ref ? -1 : 1;
+	if (ra->has_scan_ref)
+	{
+		size_t		n = ra->scan_ref_len < rb->scan_ref_len ?
+			ra->scan_ref_len : rb->scan_ref_len;
+
+		cmp = memcmp(ra->scan_ref, rb->scan_ref, n);
+		if (cmp != 0)
+			return cmp;
+		if (ra->scan_ref_len != rb->scan_ref_len)
+			return ra->scan_ref_len < rb->scan_ref_len ? -1 : 1;
 	}
-	if (++c->in_batch >= L->opt->batch ||
-		(!c->txn_careful && c->batch_bytes >= LOAD_BATCH_BYTES))
-		EndBatch(c);
+	/* the same scanRef (or none): input order, which makes the sort stable */
+	return (ra->seq > rb->seq) - (ra->seq < rb->seq);
+}
+
+/* Send what may go of the transaction being sent; the last one ends it. */
+static void
+SendReady(LoadConn *c)
+{
+	Loader	   *L = c->L;
+
+	while (c->ready != NULL && c->resend.len == 0 && HasRoom(c))
+	{
+		LoadRecord *rec = c->ready;
+
+		c->ready = rec->next;
+		rec->next = NULL;
+		SendRecord(c, rec);
+		if (c->ready == NULL && !L->opt->single_txn)
+			EndBatch(c);
+	}
+	SendGroup(c);
+}
+
+/*
+ * The records collected make a transaction: sort them by scanRef and
+ * start sending them.
+ */
+static void
+CloseCollect(LoadConn *c)
+{
+	LoadRecord **v;
+	long		n = c->ncollect;
+	long		i = 0;
+
+	if (c->collect == NULL || c->ready != NULL)
+		return;
+	v = Alloc(n * sizeof(LoadRecord *));
+	for (LoadRecord *rec = c->collect; rec != NULL; rec = rec->next)
+		v[i++] = rec;
+	qsort(v, n, sizeof(LoadRecord *), CompareScanRefs);
+	for (i = 0; i + 1 < n; i++)
+		v[i]->next = v[i + 1];
+	v[n - 1]->next = NULL;
+	c->ready = v[0];
+	free(v);
+	c->collect = c->collect_tail = NULL;
+	c->ncollect = 0;
+	c->collect_bytes = 0;
+	SendReady(c);
+}
+
+/*
+ * A record read for this connection: sent now (one transaction each), or
+ * collected for the next transaction, which starts when --batch records
+ * (or LOAD_BATCH_BYTES) are collected, or the input ends or stalls; with
+ * -1, when the input ends.
+ */
+static void
+TakeRecord(LoadConn *c, LoadRecord *rec)
+{
+	Loader	   *L = c->L;
+
+	if (L->opt->per_record)
+	{
+		SendRecord(c, rec);
+		return;
+	}
+	rec->next = NULL;
+	if (c->collect_tail)
+		c->collect_tail->next = rec;
+	else
+		c->collect = rec;
+	c->collect_tail = rec;
+	c->ncollect++;
+	c->collect_bytes += rec->len;
+	if (!L->opt->single_txn &&
+		(c->ncollect >= L->opt->batch || c->collect_bytes >= LOAD_BATCH_BYTES))
+		CloseCollect(c);
 }
 
 /*
@@ -1205,25 +1429,39 @@ CommitTentative(LoadConn *c)
 	}
 	c->tentative = c->tentative_tail = NULL;
 	c->ntentative = 0;
+	FlushFailures(c);
+}
+
+/* -1: the run's transaction was rolled back, as something failed. */
+static void
+DiscardTentative(LoadConn *c)
+{
+	Loader	   *L = c->L;
+
+	L->rolled_back += c->ntentative;
+	FreeRecords(c->tentative);
+	c->tentative = c->tentative_tail = NULL;
+	c->ntentative = 0;
+	FlushFailures(c);
 }
 
 /* The transaction holding the tentative records failed at commit. */
 static void
 FailTentative(LoadConn *c, const PGresult *res)
 {
-	Loader	   *L = c->L;
 	LoadRecord *rec = c->tentative;
 
 	while (rec != NULL)
 	{
 		LoadRecord *next = rec->next;
 
-		RecordFailed(L, rec, res);
+		RecordFailed(c, rec, res);
 		load_record_free(rec);
 		rec = next;
 	}
 	c->tentative = c->tentative_tail = NULL;
 	c->ntentative = 0;
+	FlushFailures(c);
 }
 
 /*
@@ -1291,7 +1529,7 @@ HandleResult(LoadConn *c, PGresult *res)
 				if (c->window < LOAD_WINDOW_RECORDS)
 					c->window++;
 				RecordDone(c, cmd->rec, res, 0, 1,
-						   !L->opt->single && !cmd->careful);
+						   !L->opt->per_record && !cmd->careful);
 				cmd->rec = NULL;
 				return true;
 			}
@@ -1300,14 +1538,14 @@ HandleResult(LoadConn *c, PGresult *res)
 				LoadRecord *rec = cmd->rec;
 
 				cmd->rec = NULL;
-				if (!L->opt->single)
+				if (!L->opt->per_record)
 					c->window = c->window / 2 > LOAD_WINDOW_MIN ?
 						c->window / 2 : LOAD_WINDOW_MIN;
-				if (L->opt->single || cmd->careful)
+				if (L->opt->per_record || cmd->careful)
 				{
-					RecordFailed(L, rec, res);
+					RecordFailed(c, rec, res);
 					load_record_free(rec);
-					if (!L->opt->single)
+					if (!L->opt->per_record)
 						Recover(c);
 				}
 				else
@@ -1385,11 +1623,19 @@ HandleResult(LoadConn *c, PGresult *res)
 			}
 			break;
 
+		case CMD_ROLLBACK:
+			if (st == PGRES_COMMAND_OK)
+			{
+				if (cmd->discards)
+					DiscardTentative(c);
+				return true;
+			}
+			break;
+
 		case CMD_BEGIN:
 		case CMD_SAVEPOINT:
 		case CMD_RELEASE:
 		case CMD_ROLLBACK_TO:
-		case CMD_ROLLBACK:
 			if (st == PGRES_COMMAND_OK)
 				return true;
 			break;
@@ -1499,13 +1745,20 @@ HasRoom(LoadConn *c)
 }
 
 /*
- * May a new record be sent on this connection now?  Not before what it
- * must send again, which comes earlier in the input.
+ * May this connection take a new record now?  Not before what it must
+ * send again, which comes earlier in the input; with transactions of many
+ * records, not while the last transaction collected is still being sent
+ * (the next one is collected meanwhile, up to --batch records); with one
+ * transaction per record, while its window has room.
  */
 static bool
 TakesNew(LoadConn *c)
 {
-	return c->resend.len == 0 && HasRoom(c);
+	if (c->resend.len > 0)
+		return false;
+	if (c->L->opt->per_record)
+		return HasRoom(c);
+	return c->ready == NULL;
 }
 
 /* The connection of a record: by its scanRef, or the first one. */
@@ -1519,19 +1772,23 @@ Route(Loader *L, const LoadRecord *rec)
 
 /*
  * The main loop: each connection sends what it must send again while its
- * window has room; then new records are read and each is sent on its
- * connection, until the input ends or stalls or the next record's
- * connection is full (that record is then held until it has room: records
- * of one scanRef keep their order, and the input is not read further, so
- * memory stays bounded).  Then every connection reads its answers, and
- * the loop waits when there is nothing else to do.  With --jobs 1 this is
- * the loop of a single connection: nothing is ever held, as a record is
- * read only when some connection can take it.
+ * window has room, then the transaction it is sending (sorted by
+ * scanRef); then new records are read and each is collected by its
+ * connection (or sent, one transaction each), until the input ends or
+ * stalls or the next record's connection cannot take it (that record is
+ * then held until it can: records of one scanRef keep their order, and
+ * the input is not read further, so memory stays bounded).  A connection
+ * that has collected a transaction's worth of records sorts them and
+ * starts sending.  Then every connection reads its answers, and the loop
+ * waits when there is nothing else to do.  With --jobs 1 this is the loop
+ * of a single connection: nothing is ever held, as a record is read only
+ * when some connection can take it.
  */
 static void
 Run(Loader *L)
 {
 	bool		input_done = false;
+	bool		single_txn = L->opt->single_txn;
 	struct timespec idle_since = {0, 0};
 
 	for (;;)
@@ -1549,6 +1806,7 @@ Run(Loader *L)
 
 			while (c->resend.len > 0 && HasRoom(c))
 				SendAgain(c);
+			SendReady(c);
 		}
 
 		while (!input_done)
@@ -1581,12 +1839,43 @@ Run(Loader *L)
 			c = Route(L, L->held);
 			if (!TakesNew(c))
 				break;
-			SendRecord(c, L->held);
+			TakeRecord(c, L->held);
 			L->held = NULL;
 		}
-		/* the records gathered while reading go now, a group per connection */
+
+		/*
+		 * Start the transactions collected when the input ends, or when it
+		 * stalls (a live feed: what was loaded becomes visible without
+		 * waiting for a full batch; not with -1, which waits for the end).
+		 */
+		if (wait_input && !single_txn)
+		{
+			struct timespec now;
+
+			Now(&now);
+			if (idle_since.tv_sec == 0 && idle_since.tv_nsec == 0)
+				idle_since = now;
+			else if (Seconds(&idle_since, &now) * 1000 >= LOAD_IDLE_COMMIT_MS)
+			{
+				for (i = 0; i < L->nconns; i++)
+					CloseCollect(&L->conns[i]);
+			}
+		}
+		else
+			idle_since.tv_sec = idle_since.tv_nsec = 0;
 		for (i = 0; i < L->nconns; i++)
-			SendGroup(&L->conns[i]);
+		{
+			LoadConn   *c = &L->conns[i];
+
+			if (input_done)
+				CloseCollect(c);
+			/* -1: everything answered; commit or roll back the run */
+			if (single_txn && input_done && c->in_txn && c->ready == NULL &&
+				c->collect == NULL && c->resend.len == 0 && c->queue.len == 0)
+				EndSingleTransaction(c);
+			/* the records gathered go now, a group per connection */
+			SendGroup(c);
+		}
 
 		/*
 		 * The server keeps its answers until a Sync or a Flush message: ask
@@ -1604,44 +1893,21 @@ Run(Loader *L)
 			}
 		}
 
-		/* commit what we have when the input ends or stalls */
-		if (wait_input)
-		{
-			struct timespec now;
-
-			Now(&now);
-			if (idle_since.tv_sec == 0 && idle_since.tv_nsec == 0)
-				idle_since = now;
-			else if (Seconds(&idle_since, &now) * 1000 >= LOAD_IDLE_COMMIT_MS)
-			{
-				for (i = 0; i < L->nconns; i++)
-				{
-					LoadConn   *c = &L->conns[i];
-
-					if (c->in_txn && c->resend.len == 0)
-						EndBatch(c);
-				}
-			}
-		}
-		else
-			idle_since.tv_sec = idle_since.tv_nsec = 0;
-
 		for (i = 0; i < L->nconns; i++)
 		{
 			LoadConn   *c = &L->conns[i];
 
-			if (input_done && c->in_txn && c->resend.len == 0)
-				EndBatch(c);
 			c->flush = PQflush(c->conn);
 			if (c->flush < 0)
 				ConnectionLost(c);
 			got += ReadResults(c);
 
-			if (c->in_txn || c->queue.len > 0 || c->resend.len > 0)
+			if (c->in_txn || c->queue.len > 0 || c->resend.len > 0 ||
+				c->ready != NULL || c->collect != NULL)
 				finished = false;
-			if (c->in_txn)
+			if (c->in_txn || c->collect != NULL)
 				any_txn = true;
-			if (HasRoom(c) && (c->resend.len > 0 || (input_done && c->in_txn)))
+			if (HasRoom(c) && (c->resend.len > 0 || c->ready != NULL))
 				can_send = true;
 		}
 		if (input_done && finished)
@@ -1663,7 +1929,7 @@ Run(Loader *L)
 
 			if (L->progress)
 				timeout = LOAD_PROGRESS_MS;
-			if (wait_input && any_txn)
+			if (wait_input && any_txn && !single_txn)
 				timeout = LOAD_IDLE_COMMIT_MS / 2;
 			Wait(L, wait_input ? reader_fd(L->reader) : -1, timeout);
 		}
@@ -1680,8 +1946,12 @@ Summary(Loader *L)
 {
 	struct timespec now;
 	double		secs;
-	long		parse_errors = reader_bad_records(L->reader);
-	long		records = L->loaded + L->server_errors;
+	long		parse_errors = L->reader ? reader_bad_records(L->reader) : 0;
+	long		records = L->loaded + L->server_errors + L->rolled_back;
+	int			files = L->reader ? reader_inputs_read(L->reader) : 0;
+	const Inputs *in = L->inputs;
+	bool		committed = L->server_errors == 0 && parse_errors == 0 &&
+		in->nproblems == 0;
 	char		num[64];
 	int			i;
 
@@ -1694,6 +1964,7 @@ Summary(Loader *L)
 		json_object *top = json_object_new_object();
 		json_object *outcomes = json_object_new_object();
 		json_object *errors = json_object_new_array();
+		json_object *failed = json_object_new_array();
 
 		json_object_object_add(top, "records", json_object_new_int64(records));
 		json_object_object_add(top, "loaded", json_object_new_int64(L->loaded));
@@ -1701,6 +1972,11 @@ Summary(Loader *L)
 			json_object_object_add(outcomes, L->outcome_names[i],
 								   json_object_new_int64(L->outcome_counts[i]));
 		json_object_object_add(top, "outcomes", outcomes);
+		if (L->opt->single_txn)
+		{
+			json_object_object_add(top, "committed", json_object_new_boolean(committed));
+			json_object_object_add(top, "rolled_back", json_object_new_int64(L->rolled_back));
+		}
 		json_object_object_add(top, "parse_errors", json_object_new_int64(parse_errors));
 		json_object_object_add(top, "server_errors", json_object_new_int64(L->server_errors));
 		for (i = 0; i < L->n_kinds; i++)
@@ -1715,6 +1991,17 @@ Summary(Loader *L)
 			json_object_array_add(errors, e);
 		}
 		json_object_object_add(top, "errors", errors);
+		json_object_object_add(top, "files", json_object_new_int(files));
+		json_object_object_add(top, "input_errors", json_object_new_int(in->nproblems));
+		for (i = 0; i < in->nproblems; i++)
+		{
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "file", json_object_new_string(in->problems[i].file));
+			json_object_object_add(e, "error", json_object_new_string(in->problems[i].message));
+			json_object_array_add(failed, e);
+		}
+		json_object_object_add(top, "failed_inputs", failed);
 		snprintf(num, sizeof(num), "%.3f", secs);
 		json_object_object_add(top, "seconds", json_object_new_double_s(secs, num));
 		snprintf(num, sizeof(num), "%.1f", secs > 0 ? records / secs : 0.0);
@@ -1729,11 +2016,20 @@ Summary(Loader *L)
 		printf("%-16s%10ld\n", "records", records);
 		for (i = 0; i < L->n_outcomes; i++)
 			printf("  %-14s%10ld\n", L->outcome_names[i], L->outcome_counts[i]);
+		if (L->opt->single_txn)
+		{
+			printf("%-16s%10ld\n", "rolled back", L->rolled_back);
+			printf("%-16s%10s\n", "transaction", committed ? "committed" : "rolled back");
+		}
 		printf("%-16s%10ld\n", "parse errors", parse_errors);
 		printf("%-16s%10ld\n", "server errors", L->server_errors);
 		for (i = 0; i < L->n_kinds; i++)
 			printf("  %8ld  %s %s\n", L->kinds[i].count, L->kinds[i].sqlstate,
 				   L->kinds[i].message ? L->kinds[i].message : "(other messages)");
+		printf("%-16s%10d\n", "files", files);
+		printf("%-16s%10d\n", "input errors", in->nproblems);
+		for (i = 0; i < in->nproblems; i++)
+			printf("  %s: %s\n", in->problems[i].file, in->problems[i].message);
 		printf("%-16s%10.2f\n", "seconds", secs);
 		printf("%-16s%10.0f\n", "records/s", secs > 0 ? records / secs : 0.0);
 	}
@@ -1748,21 +2044,26 @@ static void
 Usage(void)
 {
 	printf("%s loads iDenfy verification callbacks into PostgreSQL through idenfy_ingest().\n\n", progname);
-	printf("Usage:\n  %s [OPTION]... [FILE]...\n\n", progname);
+	printf("Usage:\n  %s [OPTION]... [[-e TYPE] FILE...]...\n\n", progname);
 	printf("Each FILE (standard input when none is given, or for \"-\") holds callbacks as\n"
 		   "one JSON object (pretty-printed or not), one object per line (NDJSON), or a\n"
-		   "JSON array of objects.  A record may be a wrapper object\n"
-		   "{\"event_type\": TYPE, \"payload\": {...}} (or \"eventType\", \"body\").\n\n");
+		   "JSON array of objects.  A directory stands for its *.json, *.ndjson and\n"
+		   "*.jsonl files, in name order (not recursive; hidden files skipped).  A record\n"
+		   "may be a wrapper object {\"event_type\": TYPE, \"payload\": {...}} (or\n"
+		   "\"eventType\", \"body\").\n\n");
 	printf("Options:\n");
-	printf("  -d, --dbname=CONNINFO    database name, connection string or URI, as for psql -d\n"
-		   "                           (default: the PG* environment variables)\n");
-	printf("  -e, --event-type=TYPE    event type of records that carry none (default: none)\n");
+	printf("  -e, --event-type=TYPE    event type of the records that carry none, in the\n"
+		   "                           FILEs after it (up to the next -e; -e \"\": none)\n");
 	printf("  -b, --batch=N            records per transaction (default %d); a batch where\n"
 		   "                           a record fails is run again with a savepoint per\n"
 		   "                           record, so that only the bad records are lost\n",
 		   LOAD_DEFAULT_BATCH);
 	printf("      --savepoints         a savepoint per record in every batch, from the start\n");
-	printf("      --single             one transaction per record instead\n");
+	printf("      --transaction-per-record\n"
+		   "                           one transaction per record instead of batches\n"
+		   "      --single             deprecated name of --transaction-per-record\n");
+	printf("  -1, --single-transaction the whole run as one transaction: committed only if\n"
+		   "                           no record and no input failed, else rolled back\n");
 	printf("  -j, --jobs=N             N connections in parallel (default 1, up to %d): the\n"
 		   "                           callbacks of one scanRef go through one connection,\n"
 		   "                           in input order; other scanRefs in any order\n",
@@ -1770,10 +2071,22 @@ Usage(void)
 	printf("  -q, --quiet              no progress line\n");
 	printf("      --json               print the summary as one JSON object\n");
 	printf("  -V, --version            print the version and exit\n");
-	printf("      --help               print this help and exit\n\n");
+	printf("  -?, --help               print this help and exit\n\n");
+	printf("Connection options:\n");
+	printf("  -d, --dbname=DBNAME      database name, connection string or URI, as for psql -d\n");
+	printf("  -h, --host=HOSTNAME      database server host or socket directory\n");
+	printf("  -p, --port=PORT          database server port\n");
+	printf("  -U, --username=USERNAME  database user name\n");
+	printf("  -w, --no-password        never prompt for a password\n");
+	printf("  -W, --password           prompt for a password before connecting\n"
+		   "                           (otherwise only when the server asks for one and\n"
+		   "                           there is a terminal)\n");
+	printf("Fields of a -d connection string take precedence over -h, -p and -U, as in\n"
+		   "psql; what neither gives comes from PGHOST, PGPORT, PGUSER, ... and ~/.pgpass.\n\n");
 	printf("Exit status: 0 every record was ingested (whatever its outcome), 1 some records\n"
-		   "failed (invalid JSON or rejected by the server), 2 usage error, unreadable\n"
-		   "input, or no connection.\n");
+		   "or inputs failed (invalid JSON, rejected by the server, a FILE that cannot be\n"
+		   "read; with -1 nothing was then committed), 2 usage error, no input could be\n"
+		   "read, or no connection.\n");
 }
 
 static void
@@ -1790,20 +2103,46 @@ UsageError(const char *fmt,...)
 }
 
 static void
+AddArg(Options *opt, const char *path, const char *event_type)
+{
+	LoadInput  *args = Alloc((opt->nargs + 1) * sizeof(LoadInput));
+
+	if (opt->nargs > 0)
+		memcpy(args, opt->args, opt->nargs * sizeof(LoadInput));
+	free(opt->args);
+	opt->args = args;
+	opt->args[opt->nargs].path = path;
+	opt->args[opt->nargs].event_type = event_type;
+	opt->nargs++;
+}
+
+/*
+ * Options and FILE arguments are read in their order (getopt's "-"
+ * mode): each FILE takes the event type of the last -e before it.
+ */
+static void
 ParseOptions(int argc, char **argv, Options *opt)
 {
 	enum
 	{
 		OPT_SINGLE = 256,
+		OPT_PER_RECORD,
 		OPT_SAVEPOINTS,
 		OPT_JSON,
 		OPT_HELP
 	};
 	static const struct option long_options[] = {
 		{"dbname", required_argument, NULL, 'd'},
+		{"host", required_argument, NULL, 'h'},
+		{"port", required_argument, NULL, 'p'},
+		{"username", required_argument, NULL, 'U'},
+		{"no-password", no_argument, NULL, 'w'},
+		{"password", no_argument, NULL, 'W'},
 		{"event-type", required_argument, NULL, 'e'},
 		{"batch", required_argument, NULL, 'b'},
 		{"jobs", required_argument, NULL, 'j'},
+		{"single-transaction", no_argument, NULL, '1'},
+		{"transaction-per-record", no_argument, NULL, OPT_PER_RECORD},
 		{"single", no_argument, NULL, OPT_SINGLE},
 		{"savepoints", no_argument, NULL, OPT_SAVEPOINTS},
 		{"quiet", no_argument, NULL, 'q'},
@@ -1812,22 +2151,45 @@ ParseOptions(int argc, char **argv, Options *opt)
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0}
 	};
+	const char *event_type = NULL;	/* the last -e */
+	bool		event_type_unused = false;	/* given after the last FILE */
 	bool		batch_given = false;
+	bool		single_given = false;
 	int			c;
 
 	memset(opt, 0, sizeof(*opt));
 	opt->batch = LOAD_DEFAULT_BATCH;
 	opt->jobs = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:e:b:j:qV?", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "-d:h:p:U:wWe:b:j:1qV?", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
+			case 1:
+				AddArg(opt, optarg, event_type);
+				event_type_unused = false;
+				break;
 			case 'd':
 				opt->conninfo = optarg;
 				break;
+			case 'h':
+				opt->host = optarg;
+				break;
+			case 'p':
+				opt->port = optarg;
+				break;
+			case 'U':
+				opt->username = optarg;
+				break;
+			case 'w':
+				opt->prompt = PROMPT_NEVER;
+				break;
+			case 'W':
+				opt->prompt = PROMPT_ALWAYS;
+				break;
 			case 'e':
-				opt->event_type = optarg;
+				event_type = optarg[0] ? optarg : NULL;
+				event_type_unused = true;
 				break;
 			case 'b':
 				{
@@ -1856,8 +2218,15 @@ ParseOptions(int argc, char **argv, Options *opt)
 					opt->jobs = (int) jobs;
 				}
 				break;
+			case '1':
+				opt->single_txn = true;
+				break;
 			case OPT_SINGLE:
-				opt->single = true;
+				single_given = true;
+				opt->per_record = true;
+				break;
+			case OPT_PER_RECORD:
+				opt->per_record = true;
 				break;
 			case OPT_SAVEPOINTS:
 				opt->savepoints = true;
@@ -1880,7 +2249,7 @@ ParseOptions(int argc, char **argv, Options *opt)
 					Usage();
 					exit(0);
 				}
-				if (optopt != 0 && strchr("debj", optopt) != NULL)
+				if (optopt != 0 && strchr("dhpUebj", optopt) != NULL)
 					UsageError("option \"%s\" requires an argument",
 							   argv[optind - 1]);
 				UsageError("invalid option \"%s\"", argv[optind - 1]);
@@ -1889,100 +2258,74 @@ ParseOptions(int argc, char **argv, Options *opt)
 				UsageError("invalid option");
 		}
 	}
-	if (batch_given && opt->single)
-		UsageError("--batch and --single cannot be used together");
-	if (opt->savepoints && opt->single)
-		UsageError("--savepoints and --single cannot be used together");
-	opt->files = argv + optind;
-	opt->nfiles = argc - optind;
+	/* after "--": FILEs only */
+	for (; optind < argc; optind++)
+	{
+		AddArg(opt, argv[optind], event_type);
+		event_type_unused = false;
+	}
+	if (opt->nargs == 0)
+		AddArg(opt, "-", event_type);
+	else if (event_type_unused)
+		UsageError("-e/--event-type applies to the FILEs after it, and no FILE follows the last one");
+
+	if (single_given)
+		fprintf(stderr, "%s: warning: --single is deprecated; it means --transaction-per-record\n",
+				progname);
+	if (batch_given && opt->per_record)
+		UsageError("--batch and --transaction-per-record cannot be used together");
+	if (opt->savepoints && opt->per_record)
+		UsageError("--savepoints and --transaction-per-record cannot be used together");
+	if (opt->single_txn && opt->per_record)
+		UsageError("--single-transaction and --transaction-per-record cannot be used together");
+	if (opt->single_txn && batch_given)
+		UsageError("--single-transaction and --batch cannot be used together");
+	if (opt->single_txn && opt->jobs > 1)
+		UsageError("--single-transaction and --jobs cannot be used together (one transaction is one connection)");
 }
 
-/*
- * Check that every input can be opened, before connecting; add up the
- * sizes of regular files for the progress line (-1: unknown).
- */
-static int64_t
-CheckInputs(const Options *opt)
+/* Redact every password of the run: the connection's and the typed one. */
+static char *
+RedactPasswords(Loader *L, const char *msg)
 {
-	int64_t		total = 0;
-	bool		known = true;
-	bool		bad = false;
-	int			i;
+	char	   *once = Redact(msg, L->password);
+	char	   *twice;
 
-	if (opt->nfiles == 0)
-	{
-		struct stat st;
-
-		if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
-			return st.st_size;
-		return -1;
-	}
-	for (i = 0; i < opt->nfiles; i++)
-	{
-		const char *name = opt->files[i];
-		struct stat st;
-		int			fd;
-
-		if (strcmp(name, "-") == 0)
-		{
-			if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
-				total += st.st_size;
-			else
-				known = false;
-			continue;
-		}
-		fd = open(name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-		{
-			fprintf(stderr, "%s: could not open \"%s\": %s\n",
-					progname, name, strerror(errno));
-			bad = true;
-			continue;
-		}
-		if (fstat(fd, &st) != 0)
-		{
-			fprintf(stderr, "%s: could not stat \"%s\": %s\n",
-					progname, name, strerror(errno));
-			bad = true;
-		}
-		else if (S_ISDIR(st.st_mode))
-		{
-			fprintf(stderr, "%s: \"%s\" is a directory\n", progname, name);
-			bad = true;
-		}
-		else if (S_ISREG(st.st_mode))
-			total += st.st_size;
-		else
-			known = false;
-		close(fd);
-	}
-	if (bad)
-		exit(2);
-	return known ? total : -1;
+	if (L->prompted == NULL || (L->password && strcmp(L->prompted, L->password) == 0))
+		return once;
+	twice = Redact(once, L->prompted);
+	free(once);
+	return twice;
 }
 
 /*
- * Connect as psql does: -d is a database name, a key=value string or a
- * URI, completed by the PG* environment variables.  Passwords never reach
- * the messages.
+ * Connect as psql does: -h, -p, -U and the password, then -d, which may
+ * be a database name or a key=value string or URI ("expanded": its fields
+ * take precedence over the options before it, as with psql and pg_dump),
+ * completed by the PG* environment variables and ~/.pgpass.  A password
+ * is asked for on the terminal with -W, before the first connection, or
+ * when the server asks for one that was not given (not with -w, nor
+ * without a terminal); the password typed serves every connection of
+ * --jobs.  Passwords never reach the messages.
  */
 static PGconn *
 Connect(Loader *L)
 {
-	const char *keywords[] = {"dbname", "fallback_application_name",
-	"client_encoding", NULL};
-	const char *values[] = {L->opt->conninfo, progname, "UTF8", NULL};
+	const Options *opt = L->opt;
+	const char *keywords[8];
+	const char *values[8];
 	PGconn	   *conn;
 	PQconninfoOption *opts;
+	bool		again;
 
-	if (L->opt->conninfo != NULL &&
-		(strchr(L->opt->conninfo, '=') != NULL ||
-		 strncmp(L->opt->conninfo, "postgresql://", 13) == 0 ||
-		 strncmp(L->opt->conninfo, "postgres://", 11) == 0))
+	if (opt->conninfo != NULL &&
+		(strchr(opt->conninfo, '=') != NULL ||
+		 strncmp(opt->conninfo, "postgresql://", 13) == 0 ||
+		 strncmp(opt->conninfo, "postgres://", 11) == 0))
 	{
 		char	   *err = NULL;
 
-		opts = PQconninfoParse(L->opt->conninfo, &err);
+		opts = PQconninfoParse(opt->conninfo, &err);
 		if (opts == NULL)
 		{
 			char	   *msg = RedactQuoted(err ? err : "out of memory\n");
@@ -1993,12 +2336,57 @@ Connect(Loader *L)
 		PQconninfoFree(opts);
 	}
 
-	conn = PQconnectdbParams(keywords, values, 1);
-	if (conn == NULL)
+	if (opt->prompt == PROMPT_ALWAYS && L->prompted == NULL)
 	{
-		fprintf(stderr, "%s: out of memory\n", progname);
-		exit(2);
+		L->prompted = prompt_password("Password: ");
+		if (L->prompted == NULL)
+		{
+			fprintf(stderr, "%s: -W: no terminal to ask for the password on\n", progname);
+			exit(2);
+		}
 	}
+
+	do
+	{
+		keywords[0] = "host";
+		values[0] = opt->host;
+		keywords[1] = "port";
+		values[1] = opt->port;
+		keywords[2] = "user";
+		values[2] = opt->username;
+		keywords[3] = "password";
+		values[3] = L->prompted;
+		keywords[4] = "dbname";
+		values[4] = opt->conninfo;
+		keywords[5] = "fallback_application_name";
+		values[5] = progname;
+		keywords[6] = "client_encoding";
+		values[6] = "UTF8";
+		keywords[7] = NULL;
+		values[7] = NULL;
+
+		conn = PQconnectdbParams(keywords, values, 1);
+		if (conn == NULL)
+		{
+			fprintf(stderr, "%s: out of memory\n", progname);
+			exit(2);
+		}
+		again = false;
+		if (PQstatus(conn) == CONNECTION_BAD && PQconnectionNeedsPassword(conn) &&
+			L->prompted == NULL && opt->prompt != PROMPT_NEVER)
+		{
+			char		prompt[256];
+
+			snprintf(prompt, sizeof(prompt), "Password for user %s: ", PQuser(conn));
+			L->prompted = prompt_password(prompt);
+			if (L->prompted != NULL)
+			{
+				PQfinish(conn);
+				again = true;
+			}
+		}
+	} while (again);
+
 	opts = PQconninfo(conn);
 	for (PQconninfoOption *o = opts; o && o->keyword; o++)
 		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0] &&
@@ -2009,7 +2397,7 @@ Connect(Loader *L)
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		char	   *msg = Redact(PQerrorMessage(conn), L->password);
+		char	   *msg = RedactPasswords(L, PQerrorMessage(conn));
 
 		fprintf(stderr, "%s: could not connect to the database: %s", progname, msg);
 		if (msg[0] == '\0' || msg[strlen(msg) - 1] != '\n')
@@ -2091,6 +2479,7 @@ int
 main(int argc, char **argv)
 {
 	Options		opt;
+	Inputs		inputs;
 	Loader		loader;
 	Loader	   *L = &loader;
 	int			code;
@@ -2099,10 +2488,27 @@ main(int argc, char **argv)
 	ParseOptions(argc, argv, &opt);
 	memset(L, 0, sizeof(*L));
 	L->opt = &opt;
-	L->total_bytes = CheckInputs(&opt);
+	L->inputs = &inputs;
+	Now(&L->started);
+
+	/*
+	 * The inputs, each checked once: one that cannot be read is reported
+	 * and left out, the rest is loaded; if none is left, nothing is to be
+	 * done (exit 2, before connecting).
+	 */
+	inputs_init(&inputs, progname);
+	for (i = 0; i < opt.nargs; i++)
+		inputs_add_arg(&inputs, opt.args[i].path, opt.args[i].event_type);
+	L->total_bytes = inputs.size_known ? inputs.total_bytes : -1;
 	L->progress = !opt.quiet && isatty(STDERR_FILENO);
 	for (L->n_outcomes = 0; L->n_outcomes < N_KNOWN_OUTCOMES; L->n_outcomes++)
 		L->outcome_names[L->n_outcomes] = known_outcomes[L->n_outcomes];
+	if (inputs.n == 0 && inputs.nproblems > 0)
+	{
+		fprintf(stderr, "%s: no input could be read; nothing loaded\n", progname);
+		Summary(L);
+		exit(2);
+	}
 
 	/*
 	 * All connections first: a server that refuses the last of them (say,
@@ -2129,15 +2535,14 @@ main(int argc, char **argv)
 		}
 	}
 
-	L->reader = reader_create(opt.files, opt.nfiles, ReportInputProblem, L);
+	L->reader = reader_create(inputs.items, inputs.n, ReportInputProblem, L);
 	Now(&L->started);
 	L->last_progress = L->started;
 	Run(L);
 	Summary(L);
 
-	if (reader_had_io_error(L->reader))
-		code = 2;
-	else if (reader_bad_records(L->reader) > 0 || L->server_errors > 0)
+	if (reader_bad_records(L->reader) > 0 || L->server_errors > 0 ||
+		inputs.nproblems > 0)
 		code = 1;
 	else
 		code = 0;
@@ -2152,14 +2557,18 @@ main(int argc, char **argv)
 		free(c->resend.items);
 		free(c->docs);
 		free(c->types);
+		free(c->failures);
 	}
 	free(L->conns);
 	free(L->pollfds);
 	reader_free(L->reader);
+	inputs_free(&inputs);
+	free(opt.args);
 	for (i = 0; i < L->n_kinds; i++)
 		free(L->kinds[i].message);
 	for (i = N_KNOWN_OUTCOMES; i < L->n_outcomes; i++)
 		free((char *) L->outcome_names[i]);
 	free(L->password);
+	free(L->prompted);
 	return code;
 }

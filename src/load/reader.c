@@ -151,9 +151,12 @@ typedef enum ReaderState
 
 struct Reader
 {
-	char	  **files;
-	int			nfiles;
-	int			next_file;
+	const LoadInput *inputs;
+	int			ninputs;
+	int			next_input;
+	int			inputs_read;	/* opened */
+	const char *input_event_type;	/* of the current input */
+	long		seq;			/* records returned */
 
 	/* current input */
 	const char *name;
@@ -422,6 +425,8 @@ FinishValue(Reader *r, json_object *obj)
 	char	   *event_type = NULL;
 	bool		has_scan_ref = false;
 	uint32_t	scan_ref_hash = 0;
+	char	   *scan_ref = NULL;
+	size_t		scan_ref_len = 0;
 	size_t		len;
 
 	if (!json_object_is_type(obj, json_type_object))
@@ -512,8 +517,16 @@ FinishValue(Reader *r, json_object *obj)
 			json_object_is_type(sr, json_type_string))
 		{
 			has_scan_ref = true;
-			scan_ref_hash = reader_hash(json_object_get_string(sr),
-										(size_t) json_object_get_string_len(sr));
+			scan_ref_len = (size_t) json_object_get_string_len(sr);
+			scan_ref_hash = reader_hash(json_object_get_string(sr), scan_ref_len);
+			scan_ref = malloc(scan_ref_len + 1);
+			if (scan_ref == NULL)
+			{
+				fprintf(stderr, "idenfy-load: out of memory\n");
+				exit(2);
+			}
+			memcpy(scan_ref, json_object_get_string(sr), scan_ref_len);
+			scan_ref[scan_ref_len] = '\0';
 		}
 	}
 	json_object_put(obj);
@@ -534,10 +547,14 @@ FinishValue(Reader *r, json_object *obj)
 	rec->text[len] = '\0';
 	rec->len = len;
 	rec->loc = r->start;
+	rec->seq = ++r->seq;
 	rec->event_type = event_type;
+	rec->input_event_type = r->input_event_type;
 	rec->payload_key = payload_key;
 	rec->has_scan_ref = has_scan_ref;
 	rec->scan_ref_hash = scan_ref_hash;
+	rec->scan_ref = scan_ref;
+	rec->scan_ref_len = scan_ref_len;
 	r->reclen = 0;
 	return rec;
 }
@@ -623,9 +640,10 @@ FeedValue(Reader *r, bool at_eof)
 static bool
 OpenNext(Reader *r)
 {
-	while (r->next_file < r->nfiles)
+	while (r->next_input < r->ninputs)
 	{
-		const char *arg = r->files[r->next_file++];
+		const LoadInput *in = &r->inputs[r->next_input++];
+		const char *arg = in->path;
 		struct stat st;
 
 		r->line = 1;
@@ -635,6 +653,7 @@ OpenNext(Reader *r)
 		r->eof = false;
 		r->seglen = r->segpos = 0;
 		r->element = 0;
+		r->input_event_type = in->event_type;
 		if (strcmp(arg, "-") == 0)
 		{
 			r->name = "<stdin>";
@@ -653,6 +672,7 @@ OpenNext(Reader *r)
 				continue;
 			}
 		}
+		r->inputs_read++;
 		if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode))
 			r->size = st.st_size;
 		else
@@ -708,10 +728,9 @@ CloseInput(Reader *r)
 }
 
 Reader *
-reader_create(char **files, int nfiles, ReaderReportFn report,
+reader_create(const LoadInput *inputs, int ninputs, ReaderReportFn report,
 			  void *report_arg)
 {
-	static char *stdin_only[] = {"-"};
 	Reader	   *r = calloc(1, sizeof(Reader));
 
 	if (r == NULL || (r->buf = malloc(READ_CHUNK)) == NULL ||
@@ -721,13 +740,8 @@ reader_create(char **files, int nfiles, ReaderReportFn report,
 		exit(2);
 	}
 	json_tokener_set_flags(r->tok, TOKENER_FLAGS);
-	if (nfiles == 0)
-	{
-		files = stdin_only;
-		nfiles = 1;
-	}
-	r->files = files;
-	r->nfiles = nfiles;
+	r->inputs = inputs;
+	r->ninputs = ninputs;
 	r->fd = -1;
 	r->name = "";
 	r->state = RS_OPEN;
@@ -896,6 +910,13 @@ reader_bytes_read(const Reader *r)
 	return r->bytes_read;
 }
 
+/* Inputs opened so far. */
+int
+reader_inputs_read(const Reader *r)
+{
+	return r->inputs_read;
+}
+
 long
 reader_bad_records(const Reader *r)
 {
@@ -929,6 +950,7 @@ load_record_free(LoadRecord *rec)
 		return;
 	load_text_free(rec->text);
 	free(rec->event_type);
+	free(rec->scan_ref);
 	free(rec);
 }
 

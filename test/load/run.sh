@@ -588,6 +588,313 @@ check "usage error: exit 2" test "$rc" = 2
 
 run --help
 check "--help: exit 0, usage on stdout, --jobs documented" eval 'test "$rc" = 0 && grep -q "idenfy-load \[OPTION\]" "$TMP/out" && grep -q -- "-j, --jobs=N" "$TMP/out"'
+check "--help: the connection options, -1, --transaction-per-record and --single as deprecated" \
+	eval '(for o in "-h, --host=" "-p, --port=" "-U, --username=" "-w, --no-password" "-W, --password" \
+		"-1, --single-transaction" "--transaction-per-record" "--single             deprecated"; do
+		grep -q -- "$o" "$TMP/out" || exit 1; done)'
+check "man page src/load/idenfy-load.1: renders without a warning (groff -man -ww)" \
+	eval 'test -f "$HERE/../../src/load/idenfy-load.1" && { ! command -v groff >/dev/null ||
+		{ groff -man -Tutf8 -ww -z "$HERE/../../src/load/idenfy-load.1" 2>"$TMP/err" && test ! -s "$TMP/err"; }; }'
+
+# --- connection options: -h -p -U -d, as psql ------------------------------------
+
+reset_db
+line approved-final.json conn-1 >"$TMP/conn1.ndjson"
+line approved-final.json conn-2 >"$TMP/conn2.ndjson"
+line approved-final.json conn-3 >"$TMP/conn3.ndjson"
+line approved-final.json conn-4 >"$TMP/conn4.ndjson"
+HOST=${PGHOST:-/var/run/postgresql}
+PORT=${PGPORT:-5432}
+USER_=${PGUSER:-$(id -un)}
+# noenv COMMAND...: without the PG* connection variables
+noenv() {
+	env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGSERVICE "$@"
+}
+rc=0
+noenv "$LOAD" -q --json -h "$HOST" -p "$PORT" -U "$USER_" -d idenfy_load_test "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-h -p -U -d DBNAME, no PG* variables: connected, 1 created" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 1 -a "$(sql "SELECT count(*) FROM idenfy.verification WHERE scan_ref = 'conn-1'")" = 1
+
+rc=0
+noenv "$LOAD" -q --json -h "$HOST" --port="$PORT" --username="$USER_" --dbname="dbname=idenfy_load_test application_name=conn-test" \
+	"$TMP/conn2.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-d CONNINFO without host: -h, -p, -U add what it leaves out" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 1
+
+# a conninfo's fields take precedence over -h/-p, exactly as with psql
+rc=0
+noenv "$LOAD" -q --json -h "$TMP/nowhere" -p 1 -d "host=$HOST port=$PORT user=$USER_ dbname=idenfy_load_test" \
+	"$TMP/conn3.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+psql_rc=0
+noenv psql -X -q -A -t -h "$TMP/nowhere" -p 1 -d "host=$HOST port=$PORT user=$USER_ dbname=idenfy_load_test" -c "SELECT 1" >/dev/null 2>&1 || psql_rc=$?
+check "-h/-p overridden by the host and port of a -d conninfo: connected, as psql does" \
+	test "$rc" = 0 -a "$psql_rc" = 0 -a "$(j '{outcomes,created}')" = 1
+
+# -p overrides PGPORT; -U adds a user to a URI without one
+rc=0
+"$LOAD" -q -p 1 "$TMP/conn4.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-p overrides PGPORT: wrong port, exit 2, port 1 named" \
+	eval 'test "$rc" = 2 && grep -q "could not connect to the database: .*PGSQL\.1\"" "$TMP/err"'
+rc=0
+noenv "$LOAD" -q -U no_such_role_idenfy -d "postgresql:///idenfy_load_test?host=$HOST&port=$PORT" "$TMP/conn4.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-U adds the user to a URI that has none: role named in the error, exit 2, nothing loaded" \
+	eval 'test "$rc" = 2 && grep -q "no_such_role_idenfy" "$TMP/err" && test "$(sql "SELECT count(*) FROM idenfy.verification WHERE scan_ref = '"'conn-4'"'")" = 0'
+rc=0
+noenv "$LOAD" -q --json -h "$HOST" -p "$PORT" -d "postgresql://$USER_@/idenfy_load_test" "$TMP/conn4.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-d URI with a user and database, -h/-p for the socket: connected" \
+	test "$rc" = 0 -a "$(j '{outcomes,created}')" = 1
+run -q -U
+check "-U without its argument: usage error, exit 2" \
+	eval 'test "$rc" = 2 && grep -q "option \"-U\" requires an argument" "$TMP/err"'
+
+# --- passwords: -w, -W, the prompt ---------------------------------------------
+#
+# The test cluster trusts every local connection, so a stand-in server
+# (fakepg.py) asks for a password, notes what it gets and refuses the login.
+# The prompt reads /dev/tty: ttyrun.py gives the loader a terminal of its
+# own and types the answer; setsid takes the terminal away.
+
+FAKE=$TMP/fake
+mkdir -p "$FAKE"
+python3 "$HERE/fakepg.py" "$FAKE" 5999 "$FAKE/log" &
+fake_pid=$!
+for _ in $(seq 50); do [ -S "$FAKE/.s.PGSQL.5999" ] && break; sleep 0.1; done
+fake_log() { tail -n 1 "$FAKE/log" 2>/dev/null; }
+
+rc=0
+setsid -w "$LOAD" -q -w -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" </dev/null || rc=$?
+check "-w, the server asks for a password: exit 2, \"no password supplied\", none sent" \
+	eval 'test "$rc" = 2 && grep -q "no password supplied" "$TMP/err" && test "$(fake_log)" = "no password"'
+
+rc=0
+python3 "$HERE/ttyrun.py" "$TMP/tty" "Password" "never-typed" "$LOAD" -q -w -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-w with a terminal: no prompt, exit 2" \
+	eval 'test "$rc" = 2 && ! grep -q "Password" "$TMP/tty" && test "$(fake_log)" = "no password"'
+
+rc=0
+setsid -w "$LOAD" -q -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" </dev/null || rc=$?
+check "no -w, but no terminal: no prompt, no hang, exit 2" \
+	eval 'test "$rc" = 2 && grep -q "no password supplied" "$TMP/err"'
+
+rc=0
+PGPASSWORD=from-env-pw setsid -w "$LOAD" -q -w -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" </dev/null || rc=$?
+check "PGPASSWORD is sent (with -w), refused: exit 2, the password not in the message" \
+	eval 'test "$rc" = 2 && test "$(fake_log)" = "password=from-env-pw" && grep -q "password authentication failed" "$TMP/err" && ! grep -q from-env-pw "$TMP/err"'
+
+rc=0
+python3 "$HERE/ttyrun.py" "$TMP/tty" "Password: " "typed-W-pw" "$LOAD" -q -W -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-W: prompts on the terminal before connecting, the typed password is sent, not echoed" \
+	eval 'test "$rc" = 2 && test "$(fake_log)" = "password=typed-W-pw" && grep -q "^Password: " "$TMP/tty" && ! grep -q typed-W-pw "$TMP/tty"'
+
+rc=0
+python3 "$HERE/ttyrun.py" "$TMP/tty" "Password for user pwuser: " "typed-auto" "$LOAD" -q -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "no -w/-W, the server asks, a terminal: \"Password for user pwuser:\" prompt, then sent" \
+	eval 'test "$rc" = 2 && test "$(tail -n 2 "$FAKE/log" | tr "\n" " ")" = "no password password=typed-auto " && ! grep -q typed-auto "$TMP/tty"'
+
+rc=0
+setsid -w "$LOAD" -q -W -h "$FAKE" -p 5999 -U pwuser "$TMP/conn1.ndjson" >"$TMP/out" 2>"$TMP/err" </dev/null || rc=$?
+check "-W without a terminal: exit 2, says so" \
+	eval 'test "$rc" = 2 && grep -q "no terminal to ask for the password" "$TMP/err"'
+kill "$fake_pid" 2>/dev/null
+wait "$fake_pid" 2>/dev/null
+
+# --- directories, missing and unreadable inputs --------------------------------------
+
+reset_db
+mkdir -p "$TMP/dir/sub"
+# one scanRef across the files: in name order created, updated, stale; in
+# another order the outcomes differ
+line suspected-nonfinal.json dir-1 >"$TMP/dir/a.ndjson"
+fixture approved-final.json dir-1 >"$TMP/dir/b.json"
+line suspected-nonfinal.json dir-1 | sed -e 's/"clientLocation": "[^"]*"/"clientLocation": "Kaunas, Lithuania"/' >"$TMP/dir/c.JSONL"
+line approved-final.json dir-hidden >"$TMP/dir/.hidden.json"
+line approved-final.json dir-txt >"$TMP/dir/notes.txt"
+line approved-final.json dir-sub >"$TMP/dir/sub/x.json"
+line approved-final.json dir-z >"$TMP/dir/z.json"
+run -q --json "$TMP/dir"
+check "a directory: its .json/.ndjson/.jsonl files (any case) in name order, 4 files" \
+	test "$rc" = 0 -a "$(j '{files}')" = 4 -a "$(j '{records}')" = 4 \
+	-a "$(sql "SELECT string_agg(outcome::text, ' ' ORDER BY id) FROM idenfy.callback WHERE scan_ref = 'dir-1'")" = "created updated stale"
+check "a directory: hidden files, other names and subdirectories skipped" \
+	test "$(sql "SELECT string_agg(scan_ref, ' ' ORDER BY scan_ref) FROM idenfy.verification WHERE scan_ref LIKE 'dir-%'")" = "dir-1 dir-z"
+(cd "$TMP/dir" && "$LOAD" -q --json . >"$TMP/out" 2>"$TMP/err") && rc=0 || rc=$?
+check "\".\" as an argument: loaded (all duplicate now), not refused" \
+	test "$rc" = 0 -a "$(j '{outcomes,duplicate}')" = 4
+
+reset_db
+line approved-final.json miss-1 >"$TMP/miss1.ndjson"
+line approved-final.json miss-2 >"$TMP/miss2.ndjson"
+run -q --json "$TMP/miss1.ndjson" "$TMP/no-such-file.json" "$TMP/miss2.ndjson"
+check "a missing file among good ones: the rest loaded, exit 1" \
+	test "$rc" = 1 -a "$(j '{outcomes,created}')" = 2 -a "$(rows)" = "2 2" -a "$(j '{files}')" = 2
+check "a missing file: --json summary names it (input_errors, failed_inputs)" \
+	test "$(j '{input_errors}')" = 1 -a "$(j '{failed_inputs,0,file}')" = "$TMP/no-such-file.json" \
+	-a "$(j '{failed_inputs,0,error}')" = "could not open: No such file or directory"
+check "a missing file: reported on stderr" \
+	grep -q "no-such-file.json: could not open: No such file or directory" "$TMP/err"
+run -q "$TMP/miss1.ndjson" "$TMP/no-such-file.json"
+check "a missing file: the text summary names it, exit 1" \
+	eval 'test "$rc" = 1 && grep -Eq "^input errors +1$" "$TMP/out" && grep -q "^  $TMP/no-such-file.json: could not open: No such file or directory$" "$TMP/out"'
+
+if [ "$(id -u)" = 0 ]; then
+	n=$((n + 1)); echo "ok $n # skip unreadable files (running as root, chmod 000 does not stop reading)"
+	n=$((n + 1)); echo "ok $n # skip unreadable directory entry (running as root)"
+else
+	reset_db
+	line approved-final.json unr-1 >"$TMP/unr1.ndjson"
+	line approved-final.json unr-2 >"$TMP/unr-locked.ndjson"
+	chmod 000 "$TMP/unr-locked.ndjson"
+	run -q --json "$TMP/unr-locked.ndjson" "$TMP/unr1.ndjson"
+	check "an unreadable file (chmod 000): reported, the rest loaded, exit 1" \
+		test "$rc" = 1 -a "$(j '{outcomes,created}')" = 1 -a "$(j '{failed_inputs,0,error}')" = "could not open: Permission denied" \
+		-a "$(sql "SELECT string_agg(scan_ref, ' ') FROM idenfy.verification")" = unr-1
+	mkdir -p "$TMP/unrdir"
+	line approved-final.json unr-3 >"$TMP/unrdir/1.json"
+	line approved-final.json unr-4 >"$TMP/unrdir/2.json"
+	line approved-final.json unr-5 >"$TMP/unrdir/3.json"
+	chmod 000 "$TMP/unrdir/2.json"
+	run -q --json "$TMP/unrdir"
+	check "an unreadable entry of a directory: named in the summary, the others loaded, exit 1" \
+		test "$rc" = 1 -a "$(j '{outcomes,created}')" = 2 -a "$(j '{input_errors}')" = 1 \
+		-a "$(j '{failed_inputs,0,file}')" = "$TMP/unrdir/2.json"
+	chmod 644 "$TMP/unr-locked.ndjson" "$TMP/unrdir/2.json"
+fi
+
+run -q --json "$TMP/no-such-file.json" "$TMP/no-such-either.json"
+check "no input readable at all: exit 2, both named in the summary, nothing loaded" \
+	test "$rc" = 2 -a "$(j '{input_errors}')" = 2 -a "$(j '{records}')" = 0
+
+# --- -1 / --single-transaction, --transaction-per-record --------------------------------
+
+reset_db
+for i in $(seq 1 120); do
+	if [ "$i" = 77 ]; then
+		line denied-final.json "one-$i-$long"
+	else
+		line approved-final.json "one-$i"
+	fi
+done >"$TMP/one-bad.ndjson"
+grep -v -- "-$long" "$TMP/one-bad.ndjson" >"$TMP/one-good.ndjson"
+run -q --json -1 "$TMP/one-bad.ndjson"
+check "-1, one record rejected: nothing committed, exit 1, committed false, 119 rolled back" \
+	test "$rc" = 1 -a "$(rows)" = "0 0" -a "$(j '{committed}')" = false -a "$(j '{rolled_back}')" = 119 \
+	-a "$(j '{server_errors}')" = 1 -a "$(j '{loaded}')" = 0
+check "-1, one record rejected: reported at its line" \
+	test "$(errlines)" = 77
+run -q -1 "$TMP/one-bad.ndjson"
+check "-1, text summary: \"transaction  rolled back\"" \
+	eval 'test "$rc" = 1 && grep -Eq "^transaction +rolled back$" "$TMP/out" && grep -Eq "^rolled back +119$" "$TMP/out"'
+{ cat "$TMP/one-good.ndjson"; echo '{"scanRef": "one-x", oops}'; } >"$TMP/one-parse.ndjson"
+run -q --json --single-transaction "$TMP/one-parse.ndjson"
+check "-1, one record of invalid JSON: nothing committed, exit 1" \
+	test "$rc" = 1 -a "$(rows)" = "0 0" -a "$(j '{committed}')" = false -a "$(j '{parse_errors}')" = 1
+run -q --json -1 "$TMP/one-good.ndjson" "$TMP/no-such-file.json"
+check "-1, a missing file: nothing committed, exit 1" \
+	test "$rc" = 1 -a "$(rows)" = "0 0" -a "$(j '{committed}')" = false
+run -q --json -1 --savepoints "$TMP/one-bad.ndjson"
+check "-1 --savepoints, one record rejected: nothing committed, exit 1" \
+	test "$rc" = 1 -a "$(rows)" = "0 0" -a "$(j '{committed}')" = false -a "$(j '{server_errors}')" = 1
+run -q --json -1 "$TMP/one-good.ndjson"
+check "-1, all good: all 119 committed, in one transaction, exit 0" \
+	test "$rc" = 0 -a "$(rows)" = "119 119" -a "$(j '{committed}')" = true -a "$(j '{outcomes,created}')" = 119 \
+	-a "$(xacts 'one-%')" = 1
+run -1 --jobs 2 "$TMP/one-good.ndjson"
+check "-1 with --jobs 2: usage error, exit 2" test "$rc" = 2
+run -1 --batch 10 "$TMP/one-good.ndjson"
+check "-1 with --batch: usage error, exit 2" test "$rc" = 2
+run -1 --transaction-per-record "$TMP/one-good.ndjson"
+check "-1 with --transaction-per-record: usage error, exit 2" test "$rc" = 2
+
+reset_db
+run -q --json --transaction-per-record "$TMP/many.ndjson"
+check "--transaction-per-record: 270 loaded, 30 rejected, one transaction each" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 30 -a "$(j '{outcomes,created}')" = 270 -a "$(xacts 'many-%')" = 270
+run -q --json --single "$TMP/one-good.ndjson"
+check "--single (deprecated): still one transaction per record, with a warning" \
+	eval 'test "$rc" = 0 -a "$(xacts "one-%")" = 119 && grep -q "warning: --single is deprecated; it means --transaction-per-record" "$TMP/err"'
+
+# --- event types per FILE ------------------------------------------------------------
+
+reset_db
+fixture approved-final.json resub-1 >"$TMP/ev-final.json"
+line suspected-nonfinal.json resub-1 >"$TMP/ev-resub.ndjson"
+run -q --json -e IDENTIFICATION_MANUAL_FINISHED "$TMP/ev-final.json" -e IDENTIFICATION_RESUBMITTED "$TMP/ev-resub.ndjson"
+check "-e per FILE: a RESUBMITTED file after a final one: updated, each with its event type" \
+	test "$rc" = 0 -a "$(sql "SELECT string_agg(outcome || '=' || event_type_raw, ' ' ORDER BY id) FROM idenfy.callback WHERE scan_ref = 'resub-1'")" = \
+	"created=IDENTIFICATION_MANUAL_FINISHED updated=IDENTIFICATION_RESUBMITTED"
+reset_db
+run -q --json -e IDENTIFICATION_MANUAL_FINISHED "$TMP/ev-final.json" "$TMP/ev-resub.ndjson"
+check "one -e for both files: the non-final one is stale (what per-FILE -e avoids)" \
+	test "$rc" = 0 -a "$(j '{outcomes,stale}')" = 1
+reset_db
+mkdir -p "$TMP/evdir"
+cp "$TMP/ev-resub.ndjson" "$TMP/evdir/resub.ndjson"
+printf '{"event_type": "IDENTIFICATION_AUTO_FINISHED", "payload": %s}\n' "$(line denied-final.json resub-2)" >"$TMP/evdir/wrapped.ndjson"
+line suspected-nonfinal.json resub-3 >"$TMP/ev-none.ndjson"
+run -q --json -e IDENTIFICATION_MANUAL_FINISHED "$TMP/ev-final.json" -e IDENTIFICATION_RESUBMITTED "$TMP/evdir" -e '' "$TMP/ev-none.ndjson"
+check "-e before a directory applies to its files, a wrapper's own type wins, -e '' means none" \
+	test "$rc" = 0 -a "$(sql "SELECT string_agg(scan_ref || '=' || outcome || '=' || coalesce(event_type_raw, '-'), ' ' ORDER BY id) FROM idenfy.callback")" = \
+	"resub-1=created=IDENTIFICATION_MANUAL_FINISHED resub-1=updated=IDENTIFICATION_RESUBMITTED resub-2=created=IDENTIFICATION_AUTO_FINISHED resub-3=created=-"
+run -q "$TMP/ev-final.json" -e IDENTIFICATION_RESUBMITTED
+check "-e after the last FILE: usage error, exit 2 (it would apply to nothing)" \
+	eval 'test "$rc" = 2 && grep -q "no FILE follows the last one" "$TMP/err"'
+reset_db
+rc=0
+"$LOAD" -q --json -e IDENTIFICATION_AUTO_FINISHED <"$TMP/ev-resub.ndjson" >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "-e without FILE: applies to standard input" \
+	test "$rc" = 0 -a "$(sql "SELECT event_type_raw FROM idenfy.callback WHERE scan_ref = 'resub-1'")" = IDENTIFICATION_AUTO_FINISHED
+
+# --- lock order: concurrent loads do not deadlock ------------------------------------
+#
+# 3000 generated callbacks (test/gen/gen.sql) folded onto 150 scanRefs and
+# shuffled; two runs at once over the same file, in each transaction mode:
+# both exit 0, no deadlock in pg_stat_database nor a 40P01 in either summary,
+# and the stored state is that of one sequential load.
+
+psql -X -q -v ON_ERROR_STOP=1 -f "$HERE/../gen/gen.sql" >/dev/null 2>&1
+sql "SELECT jsonb_build_object('event_type', event_type,
+            'payload', jsonb_set(payload, '{scanRef}', to_jsonb('dl-' || (abs(hashtext(scan_ref)) % 150))))::text
+       FROM idenfy_test.gen_callbacks(3000) ORDER BY md5(seq::text)" >"$TMP/dl.ndjson"
+deadlocks() {
+	sql "SELECT pg_catalog.pg_stat_force_next_flush(); SELECT deadlocks FROM pg_catalog.pg_stat_database WHERE datname = current_database()" | tail -n 1
+}
+reset_db
+run -q --json "$TMP/dl.ndjson"
+dl_state=$(state 'dl-%')
+check "lock-order input: 3000 callbacks on 150 scanRefs, loaded sequentially, exit 0" \
+	test "$rc" = 0 -a "$(j '{records}')" = 3000 -a "$(sql "SELECT count(*) FROM idenfy.verification")" = 150
+
+# concurrently MODE...: two runs at once with these options
+concurrently() {
+	local rc1=0 rc2=0 before
+	reset_db
+	before=$(deadlocks)
+	"$LOAD" -q --json "$@" "$TMP/dl.ndjson" >"$TMP/dl1.out" 2>"$TMP/dl1.err" &
+	local p1=$!
+	"$LOAD" -q --json "$@" "$TMP/dl.ndjson" >"$TMP/dl2.out" 2>"$TMP/dl2.err" &
+	local p2=$!
+	wait "$p1" || rc1=$?
+	wait "$p2" || rc2=$?
+	sleep 0.5
+	dl_result="$rc1 $rc2 $(($(deadlocks) - before)) $(cat "$TMP/dl1.out" "$TMP/dl2.out" "$TMP/dl1.err" "$TMP/dl2.err" | grep -c 40P01)"
+	cp "$TMP/dl1.out" "$TMP/out"
+	cat "$TMP/dl1.err" "$TMP/dl2.err" >"$TMP/err"
+}
+concurrently
+check "two loads at once (batches of 500): both exit 0, 0 deadlocks, no 40P01" \
+	test "$dl_result" = "0 0 0 0"
+check "two loads at once (batches of 500): the state of one sequential load" \
+	test "$(state 'dl-%')" = "$dl_state"
+concurrently --savepoints --batch 100
+check "two loads at once (--savepoints --batch 100): exit 0, 0 deadlocks, the sequential state" \
+	test "$dl_result" = "0 0 0 0" -a "$(state 'dl-%')" = "$dl_state"
+concurrently -1
+check "two loads at once (-1): exit 0, 0 deadlocks, the sequential state" \
+	test "$dl_result" = "0 0 0 0" -a "$(state 'dl-%')" = "$dl_state"
+concurrently --jobs 2 --batch 50
+check "two loads at once (--jobs 2 --batch 50): exit 0, 0 deadlocks, the sequential state" \
+	test "$dl_result" = "0 0 0 0" -a "$(state 'dl-%')" = "$dl_state"
+sql "DROP SCHEMA IF EXISTS idenfy_test CASCADE" >/dev/null 2>&1
 
 echo "1..$n"
 if [ "$failed" -ne 0 ]; then

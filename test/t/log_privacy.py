@@ -66,6 +66,18 @@ with psycopg.connect(dbname=db, autocommit=True) as conn:
             errors += 1
     check(f"{len(bad_callbacks)} bad callbacks rejected", errors == len(bad_callbacks))
 
+    # the same through the raw body entry point, bytes and text
+    errors = 0
+    for cb in bad_callbacks:
+        for sql, arg in (("SELECT * FROM idenfy_ingest_body(%s::bytea)", json.dumps(cb).encode()),
+                         ("SELECT * FROM idenfy_ingest_body(%s::text)", json.dumps(cb))):
+            try:
+                conn.execute(sql, (arg,))
+            except psycopg.Error:
+                errors += 1
+    check(f"{len(bad_callbacks)} bad callbacks rejected by idenfy_ingest_body (bytea and text)",
+          errors == 2 * len(bad_callbacks))
+
     conn.execute("SET idenfy.on_invalid = 'quarantine'")
     quarantined = 0
     for cb in bad_callbacks:

@@ -47,7 +47,7 @@ SQL
 for f in test/fixtures/*.json; do
 	ev=IDENTIFICATION_AUTO_FINISHED
 	case $f in *document-expiration*) ev=DOCUMENT_EXPIRATION ;; *expired*) ev=IDENTIFICATION_EXPIRED ;; *cancelled*) ev=IDENTIFICATION_CANCELLED ;; esac
-	q -d $DB -v body="$(cat "$f")" -v ev=$ev -c "SELECT idenfy_ingest(:'body'::jsonb, :'ev')" >/dev/null 2>&1 || true
+	q -d $DB -v body="$(cat "$f")" -v ev=$ev -c "SELECT idenfy_ingest_body(:'body', :'ev')" >/dev/null 2>&1 || true
 done
 q -d postgres -c "ALTER DATABASE $DB SET statement_timeout = '1s'" \
 	-c "ALTER DATABASE $DB SET idle_in_transaction_session_timeout = '5s'" \
