@@ -47,6 +47,8 @@ fi
 
 regress_opts="--bindir=$PGBIN --host=$PGHOST --port=$PGPORT --load-extension=idenfy"
 
+# IDENFY_TEST_ONLY="NAME ...": only these scripts (test/t/NAME.sh, load for test/load/run.sh), for development
+if [ -z "${IDENFY_TEST_ONLY:-}" ]; then
 say "pg_regress: $(make -s -C "$ROOT" print-REGRESS)"
 as_postgres "cd '$TREE' && '$PGXS_DIR/test/regress/pg_regress' --inputdir=. --outputdir='$OUT/regress' \
 	--dbname=idenfy_regress $regress_opts $(make -s -C "$ROOT" print-REGRESS)" >"$OUT/regress.log" 2>&1 || true
@@ -59,8 +61,14 @@ as_postgres "cd '$TREE' && '$PGXS_DIR/test/isolation/pg_isolation_regress' --inp
 grep -E '\.\.\.' "$OUT/isolation.log" || true
 count "$OUT/isolation.log"
 
+fi
+
 for t in "$TREE"/test/t/*.sh "$TREE"/test/load/run.sh; do
 	[ -f "$t" ] || continue
+	if [ -n "${IDENFY_TEST_ONLY:-}" ]; then
+		[[ " $IDENFY_TEST_ONLY " == *" $(basename "$t" .sh) "* ]] ||
+			{ [ "$t" = "$TREE/test/load/run.sh" ] && [[ " $IDENFY_TEST_ONLY " == *" load "* ]]; } || continue
+	fi
 	name=$(basename "$(dirname "$t")")-$(basename "$t" .sh)
 	say "script: ${t#$TREE/}"
 	rc=0

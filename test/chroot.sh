@@ -70,8 +70,10 @@ chroot_enter() {
 		flock 9
 		users=$(cat "$CHROOT.users" 2>/dev/null || echo 0)
 		mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
-		mkdir -p "$CHROOT/dev/shm"
+		mkdir -p "$CHROOT/dev/shm" "$CHROOT/dev/pts"
 		mountpoint -q "$CHROOT/dev/shm" || mount -t tmpfs -o mode=1777 shm "$CHROOT/dev/shm"
+		# terminals (idenfy-load's password prompt tests)
+		mountpoint -q "$CHROOT/dev/pts" || mount --bind /dev/pts "$CHROOT/dev/pts"
 		echo $((users + 1)) >"$CHROOT.users"
 	) 9>"$CHROOT.lock"
 	CHROOT_ENTERED=1
@@ -85,6 +87,7 @@ chroot_leave() {
 		if [ "$users" -le 0 ]; then
 			users=0
 			mountpoint -q "$CHROOT/dev/shm" && umount -l "$CHROOT/dev/shm"
+			mountpoint -q "$CHROOT/dev/pts" && umount -l "$CHROOT/dev/pts"
 			mountpoint -q "$CHROOT/proc" && umount -l "$CHROOT/proc"
 		fi
 		echo "$users" >"$CHROOT.users"
@@ -93,10 +96,21 @@ chroot_leave() {
 	return 0
 }
 
-# chroot_run COMMAND...: as root inside, clean environment plus IDENFY_* and PG_* given as VAR=value first
+# chroot_run COMMAND...: as root inside, clean environment plus the VAR=value
+# given first; the host's extra CA certificates (a TLS-inspecting egress, as
+# on some CI machines: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE) are copied in and
+# passed on, so that npm and curl inside trust what the host trusts.
 chroot_run() {
+	local v f pass=()
+	for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE; do
+		f=${!v:-}
+		[ -n "$f" ] && [ -f "$f" ] || continue
+		mkdir -p "$CHROOT$(dirname "$f")"
+		cp "$f" "$CHROOT$f.host" && mv "$CHROOT$f.host" "$CHROOT$f"
+		pass+=("$v=$f")
+	done
 	chroot "$CHROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${pass[@]}" "$@"
 }
 
 # chroot_copy_tree DEST: the project's files (no builds, caches, clusters, .git) into the chroot's DEST
