@@ -2107,7 +2107,7 @@ Usage(void)
 	printf("  -V, --version            print the version and exit\n");
 	printf("  -?, --help               print this help and exit\n\n");
 	printf("Connection options:\n");
-	printf("  -d, --dbname=DBNAME      database name, connection string or URI, as for psql -d\n");
+	printf("  -d, --dbname=DBNAME      database name, connection string or URI (as psql -d)\n");
 	printf("  -h, --host=HOSTNAME      database server host or socket directory\n");
 	printf("  -p, --port=PORT          database server port\n");
 	printf("  -U, --username=USERNAME  database user name\n");
