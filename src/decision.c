@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "idenfy.h"
 
@@ -104,8 +105,14 @@ idenfy_recompute_decisions(PG_FUNCTION_ARGS)
 	Datum		arg;
 	char		argnull;
 	int64		changed = 0;
+	MemoryContext proc_cxt;
+	MemoryContext row_cxt;
 
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "idenfy: SPI_connect failed");
+	/* what one row allocates, reset after it: memory stays flat over any number of rows */
+	proc_cxt = CurrentMemoryContext;
+	row_cxt = AllocSetContextCreate(proc_cxt, "idenfy recompute row", ALLOCSET_DEFAULT_SIZES);
 	select_plan = SPI_prepare(recompute_query, 1, argtypes);
 	update_plan = SPI_prepare(update_query, 3, &argtypes[1]);
 	if (select_plan == NULL || update_plan == NULL)
@@ -140,6 +147,7 @@ idenfy_recompute_decisions(PG_FUNCTION_ARGS)
 			const char *old_decision;
 			Datum		old_reasons;
 
+			MemoryContextSwitchTo(row_cxt);
 			memset(&in, 0, sizeof(in));
 			in.final = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
 			in.cancelled = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
@@ -183,6 +191,9 @@ idenfy_recompute_decisions(PG_FUNCTION_ARGS)
 					elog(ERROR, "idenfy: could not update a decision");
 				changed++;
 			}
+			/* SPI calls leave the SPI procedure context current: back to it, and free the row */
+			MemoryContextSwitchTo(proc_cxt);
+			MemoryContextReset(row_cxt);
 		}
 		SPI_freetuptable(batch);
 	}

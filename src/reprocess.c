@@ -57,7 +57,8 @@ idenfy_reprocess(PG_FUNCTION_ARGS)
 		elog(ERROR, "idenfy_reprocess: return type must be a row type");
 	desc = BlessTupleDesc(desc);
 
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "idenfy: SPI_connect failed");
 	plan = SPI_prepare(reprocess_query, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "idenfy: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -77,16 +78,29 @@ idenfy_reprocess(PG_FUNCTION_ARGS)
 		{
 			HeapTuple	row = batch->vals[r];
 			bool		isnull;
-			char	   *scan_ref = SPI_getvalue(row, batch->tupdesc, 1);
-			int64		callback_id = DatumGetInt64(SPI_getbinval(row, batch->tupdesc, 2, &isnull));
-			Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(row, batch->tupdesc, 3, &isnull));
-			char	   *event_type = SPI_getvalue(row, batch->tupdesc, 4);
-			char	   *old_decision = SPI_getvalue(row, batch->tupdesc, 5);
-			IdenfyCallback *cb = palloc0(sizeof(IdenfyCallback));
+			char	   *scan_ref;
+			int64		callback_id;
+			Jsonb	   *payload;
+			char	   *event_type;
+			char	   *old_decision;
+			IdenfyCallback *cb;
 			IdenfyReadError err;
 			IdenfyDecision decision;
 			List	   *reasons;
 
+			/*
+			 * One SPI level per row: what the row allocates (the callback
+			 * struct, its strings, the statements' results) goes with it,
+			 * so memory stays flat however many verifications there are.
+			 */
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "idenfy: SPI_connect failed");
+			scan_ref = SPI_getvalue(row, batch->tupdesc, 1);
+			callback_id = DatumGetInt64(SPI_getbinval(row, batch->tupdesc, 2, &isnull));
+			payload = DatumGetJsonbP(SPI_getbinval(row, batch->tupdesc, 3, &isnull));	/* detoasted here */
+			event_type = SPI_getvalue(row, batch->tupdesc, 4);
+			old_decision = SPI_getvalue(row, batch->tupdesc, 5);
+			cb = palloc0(sizeof(IdenfyCallback));
 			memset(&err, 0, sizeof(err));
 			if (!IdenfyReadCallback(payload, event_type, cb, &err))
 			{
@@ -96,6 +110,7 @@ idenfy_reprocess(PG_FUNCTION_ARGS)
 						 errmsg("stored callback %s of verification \"%s\" no longer reads: %s",
 								psprintf(INT64_FORMAT, callback_id), scan_ref, err.message)));
 				failed++;
+				SPI_finish();
 				continue;
 			}
 			IdenfyResolveVocab(cb);
@@ -106,6 +121,7 @@ idenfy_reprocess(PG_FUNCTION_ARGS)
 				decision_changed++;
 			if (cb->unknown != NIL)
 				still_unknown++;
+			SPI_finish();
 		}
 		SPI_freetuptable(batch);
 	}

@@ -57,12 +57,14 @@
  *	 most about twice the careful mode, never a quadratic number of runs.
  *	 Re-running a record that was rolled back is safe: its first run left
  *	 nothing behind, and idenfy_ingest() sees the same state again.
+ *	 Records of the batch not sent yet follow in careful form too.
  *
  * - for a careful batch: ROLLBACK TO SAVEPOINT (undoing the failed record
  *	 only), RELEASE SAVEPOINT; the failed record is reported, and the
  *	 records before it stay in their transaction.
  *
- * So records are applied and committed in input order, a committed record
+ * So records are applied and committed in the order they were sent (see
+ * the lock order below), a committed record
  * was run once in its committed transaction, and an error costs one
  * re-send of what was in flight (plus, for an optimistic batch, a second
  * run of the records of that batch sent before the failure).  The number
@@ -91,9 +93,28 @@
  * savepoint, plus a temporary function to create.  An input with many bad
  * records (say one in a few hundred) is faster with --savepoints.
  *
- * --single: each record is an implicit transaction of its own (EXECUTE;
- * Sync), still pipelined: no savepoints, nothing to recover, one commit
- * per record.
+ * Lock order.  A transaction's records are collected first (--batch of
+ * them, LOAD_BATCH_BYTES, or what came before the input ended or stalled)
+ * and sorted by scanRef (bytewise, unusable scanRefs last, stable), then
+ * sent: every transaction locks its verification rows in one global
+ * order, so concurrent loads cannot deadlock.  The careful re-run of a
+ * batch sends its records again in the order they were sent, so it keeps
+ * that order.  Within a transaction callbacks of different scanRefs are
+ * therefore applied in scanRef order, those of one scanRef in input order,
+ * which is all the ordering rules need.  The server's reports of rejected
+ * records are kept until their transaction ends and printed in input
+ * order.
+ *
+ * -1 (--single-transaction): the whole input is one collected
+ * transaction (all of it in memory), sent optimistically without a COMMIT;
+ * once everything is answered (a failure having turned it careful, so
+ * that every bad record is reported), it is committed if nothing failed in
+ * the whole run (no rejected or bad record, no unreadable input), else
+ * rolled back (the ROLLBACK "discards": its records count as rolled back).
+ *
+ * --transaction-per-record (formerly --single): each record is an implicit
+ * transaction of its own (EXECUTE; Sync), still pipelined: no savepoints,
+ * nothing to recover, one commit per record, nothing to sort.
  *
  * --jobs N: N connections, each with its own pipeline, window, batches
  * and careful re-runs, exactly as described above (a LoadConn each;
@@ -158,6 +179,7 @@
 #define LOAD_MAX_ERROR_KINDS	100
 #define LOAD_MAX_OUTCOMES		16
 
+#define LOAD_SCAN_REF_MAX		40	/* bytes: longer ones are rejected */
 #define LOAD_GROUP_RECORDS		32	/* records per statement, optimistic */
 #define LOAD_GROUP_BYTES		(1024 * 1024)
 
@@ -1126,21 +1148,33 @@ SendRecord(LoadConn *c, LoadRecord *rec)
  * rows of its scanRefs in one global order, so that two loads at once
  * (two idenfy-load runs, or the connections of one with records whose
  * scanRefs overlap) cannot deadlock: its records are sent sorted by
- * scanRef, bytewise (the C collation), records without a string scanRef
- * last, and records of one scanRef in input order (the ordering rules
- * depend on that order only).  idenfy_ingest_many keeps the order of its
- * array, or processes it in that same order.
+ * scanRef, bytewise (the C collation), records without a usable scanRef
+ * (a string of 1 to 40 bytes, which the server rejects otherwise before it
+ * locks anything) last, and records of one scanRef in input order (the
+ * ordering rules depend on that order only).  idenfy_ingest_many (1.6.0)
+ * processes its array in that same order (strcmp, unusable ones last), and
+ * idenfy_ingest of an older extension takes its group's elements in array
+ * order.
  */
+static bool
+UsableScanRef(const LoadRecord *rec)
+{
+	return rec->has_scan_ref && rec->scan_ref_len >= 1 &&
+		rec->scan_ref_len <= LOAD_SCAN_REF_MAX;
+}
+
 static int
 CompareScanRefs(const void *a, const void *b)
 {
 	const LoadRecord *ra = *(const LoadRecord *const *) a;
 	const LoadRecord *rb = *(const LoadRecord *const *) b;
+	bool		ua = UsableScanRef(ra);
+	bool		ub = UsableScanRef(rb);
 	int			cmp;
 
-	if (ra->has_scan_ref != rb->has_scan_ref)
-		return ra->has_scan_ref ? -1 : 1;
-	if (ra->has_scan_ref)
+	if (ua != ub)
+		return ua ? -1 : 1;
+	if (ua)
 	{
 		size_t		n = ra->scan_ref_len < rb->scan_ref_len ?
 			ra->scan_ref_len : rb->scan_ref_len;
@@ -2073,7 +2107,7 @@ Usage(void)
 	printf("  -V, --version            print the version and exit\n");
 	printf("  -?, --help               print this help and exit\n\n");
 	printf("Connection options:\n");
-	printf("  -d, --dbname=DBNAME      database name, connection string or URI, as for psql -d\n");
+	printf("  -d, --dbname=DBNAME      database name, connection string or URI (as psql -d)\n");
 	printf("  -h, --host=HOSTNAME      database server host or socket directory\n");
 	printf("  -p, --port=PORT          database server port\n");
 	printf("  -U, --username=USERNAME  database user name\n");

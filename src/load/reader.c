@@ -37,7 +37,14 @@
  * keeps a hash of it in the record: idenfy-load --jobs sends all the
  * callbacks of one scanRef through the same connection.  The hash is of
  * the decoded string, the value the server stores, so that two spellings
- * of one scanRef ("\u0041" and "A") go the same way.
+ * of one scanRef ("\u0041" and "A") go the same way.  The decoded string
+ * itself is kept too: idenfy-load sorts each transaction's records by it
+ * (the lock order).
+ *
+ * Inputs.  The reader gets its inputs as a list (inputs.c expands the
+ * FILE arguments, directories included), each with the event type of its
+ * records that carry none; one that cannot be opened or read is reported
+ * as READER_IO_ERROR and the reader goes on with the next.
  *
  * src/load/reader.c
  *

@@ -844,6 +844,49 @@ rc=0
 check "-e without FILE: applies to standard input" \
 	test "$rc" = 0 -a "$(sql "SELECT event_type_raw FROM idenfy.callback WHERE scan_ref = 'resub-1'")" = IDENTIFICATION_AUTO_FINISHED
 
+# --- lock order: each transaction sent sorted by scanRef --------------------------------
+#
+# Callback ids grow in the order the server runs the records: inside a
+# transaction that is scanRef order (bytewise: "so-B" before "so-a"), input
+# order per scanRef, and transactions in input order.
+
+{
+	line suspected-nonfinal.json so-c
+	line approved-final.json so-a
+	line suspected-nonfinal.json so-B
+	line approved-final.json so-c
+	line approved-final.json so-f
+	line approved-final.json so-d
+	line approved-final.json so-e
+} >"$TMP/sorted.ndjson"
+# order: "ids in order" "outcomes of so-c in order"
+order() {
+	sql "SELECT string_agg(scan_ref, ' ' ORDER BY id) || ' / ' ||
+	            (SELECT string_agg(outcome::text, ' ' ORDER BY id) FROM idenfy.callback WHERE scan_ref = 'so-c')
+	       FROM idenfy.callback WHERE scan_ref LIKE 'so-%'"
+}
+reset_db
+run -q --json --batch 4 "$TMP/sorted.ndjson"
+check "--batch 4: each transaction in scanRef order (bytewise), so-c's two callbacks in input order" \
+	test "$rc" = 0 -a "$(order)" = "so-B so-a so-c so-c so-d so-e so-f / created updated"
+reset_db
+run -q --json --batch 4 --savepoints "$TMP/sorted.ndjson"
+check "--savepoints --batch 4: the same order" \
+	test "$rc" = 0 -a "$(order)" = "so-B so-a so-c so-c so-d so-e so-f / created updated"
+reset_db
+run -q --json -1 "$TMP/sorted.ndjson"
+check "-1: the whole run in scanRef order" \
+	test "$rc" = 0 -a "$(order)" = "so-B so-a so-c so-c so-d so-e so-f / created updated"
+reset_db
+{ line denied-final.json "so-0-$long"; cat "$TMP/sorted.ndjson"; } >"$TMP/sorted-bad.ndjson"
+run -q --json --batch 5 "$TMP/sorted-bad.ndjson"
+check "a batch re-run after a rejected record keeps the scanRef order" \
+	test "$rc" = 1 -a "$(j '{server_errors}')" = 1 -a "$(order)" = "so-B so-a so-c so-c so-d so-e so-f / created updated"
+reset_db
+run -q --json --transaction-per-record "$TMP/sorted.ndjson"
+check "--transaction-per-record: input order (nothing to sort)" \
+	test "$rc" = 0 -a "$(order)" = "so-c so-a so-B so-c so-f so-d so-e / created updated"
+
 # --- lock order: concurrent loads do not deadlock ------------------------------------
 #
 # 3000 generated callbacks (test/gen/gen.sql) folded onto 150 scanRefs and

@@ -16,6 +16,9 @@
 # Bounds between 10,000 and 100,000 calls: memory contexts +1 MB, RssAnon +5 MB.  A leak of
 # 12 bytes per call (contexts) or 58 bytes per call (RSS) over the 90,000 calls crosses them;
 # the slack absorbs malloc fragmentation and the growth of per-backend hash tables.
+# Then idenfy_reprocess(true) and idenfy.recompute_decisions over every verification stored: their
+# peak private memory bounded (32 MB plus 300 bytes a row for PostgreSQL's own trigger and NOTIFY
+# queues), not 8 kB a row.
 #   IDENFY_MEMORY_CALLS (default 100000), IDENFY_MEMORY_DISTINCT (default 20000)
 source "$(dirname "$0")/lib.bash"
 DB=idenfy_memory
@@ -106,6 +109,40 @@ if [ -n "$ctx_a" ] && [ -n "$ctx_b" ]; then
 	fi
 else
 	notok "no measurements (see the session's errors: $(head -2 "$work/session.err" | tr '\n' ' '))"
+fi
+
+# idenfy_reprocess(true) and idenfy.recompute_decisions over every verification, each in a session
+# of its own: what one row allocates is freed after it, so the backend's private memory (RssAnon,
+# sampled every 0.1 s from /proc while the call runs) stays within a bound that does not grow with
+# the number of rows.  Keeping each row's callback struct (~8 kB) to the end would add ~8 kB per row:
+# hundreds of MB here.  What does grow per row is PostgreSQL's own per-transaction queues (the
+# AFTER trigger events and the pending NOTIFYs of the decision trigger, some 100-300 bytes a row).
+nver=$(q -d $DB -c "SELECT count(*) FROM idenfy.verification")
+PEAK_BOUND_KB=$((32768 + nver * 300 / 1024))
+peak_anon() { # SQL: run it in a new session, print "<max RssAnon kB> <output>"
+	local tag=idenfy_memory_$$_$RANDOM max=0 pid="" a
+	q -d $DB -c "SET application_name = '$tag'" -c "SET client_min_messages = warning" -c "$1" >"$work/peak.out" 2>&1 &
+	local job=$!
+	while kill -0 $job 2>/dev/null; do
+		[ -n "$pid" ] || pid=$(q -d postgres -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$tag'")
+		if [ -n "$pid" ] && a=$(awk '/^RssAnon:/ { print $2 }' /proc/$pid/status 2>/dev/null) && [ -n "$a" ]; then
+			[ "$a" -gt "$max" ] && max=$a
+		fi
+		sleep 0.1
+	done
+	wait $job
+	echo "$max $(tr '\n' ' ' <"$work/peak.out")"
+}
+read -r r_peak r_out < <(peak_anon "SELECT reprocessed FROM idenfy_reprocess(true)")
+read -r d_peak d_out < <(peak_anon "SELECT idenfy.recompute_decisions(ARRAY[NULL]::text[])")
+if [ "${r_out%% *}" = "$nver" ] && [ "$r_peak" -gt 0 ] && [ "$d_peak" -gt 0 ]; then
+	if [ "$r_peak" -lt "$PEAK_BOUND_KB" ] && [ "$d_peak" -lt "$PEAK_BOUND_KB" ]; then
+		ok "idenfy_reprocess(true) and recompute_decisions over $nver verifications: peak RssAnon $r_peak kB and $d_peak kB (< $PEAK_BOUND_KB kB)"
+	else
+		notok "idenfy_reprocess(true) / recompute_decisions over $nver verifications: peak RssAnon $r_peak kB / $d_peak kB, bound $PEAK_BOUND_KB kB"
+	fi
+else
+	notok "reprocess/recompute measurement failed: reprocessed '${r_out}', recomputed '${d_out}', peaks $r_peak/$d_peak kB"
 fi
 
 q -d postgres -c "DROP DATABASE $DB"
